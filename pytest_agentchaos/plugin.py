@@ -1,0 +1,429 @@
+"""pytest hooks only: options, ini keys, markers, fixtures, the run around each test, report.
+
+Everything else lives in engine modules that never import pytest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .controller import ChaosController
+from .errors import ChaosConfigError, StoreError
+from .faults import FAULT_KINDS, FAULT_MODELS, FaultSpec, parse_fault
+from .registry import has_hookimpls
+from .report import render_text, write_reports
+from .scenario import find_scenario, load_scenario
+from .schedule import draw_session_seed
+from .session import ChaosSession, worker_name
+from .settings import (
+    SessionSettings,
+    check_test_settings,
+    parse_rate,
+    parse_report_path,
+    parse_runs,
+    parse_seconds,
+    parse_seed,
+    parse_strategies,
+)
+from .store import DEFAULT_PATH, EventStore
+
+SESSION_KEY = pytest.StashKey[ChaosSession]()
+FAULTS_KEY = pytest.StashKey[tuple[tuple[FaultSpec, ...], dict[str, Any]]]()
+OUTCOME_KEY = pytest.StashKey[str]()
+REPETITION_FIXTURE = "_agentchaos_repetition"
+
+OPTIONS: tuple[tuple[str, str, str], ...] = (
+    # (option, ini key, help)
+    ("--chaos-seed", "chaos_seed", "session seed: the same seed replays the same fault schedule"),
+    ("--chaos-runs", "chaos_runs", "run each chaos test N times, each with its own derived seed"),
+    ("--chaos-db", "chaos_db", f"event store path (default {DEFAULT_PATH})"),
+    (
+        "--chaos-strategy",
+        "chaos_strategy",
+        "recovery strategies to try, in order, comma-separated (default: none, only observe)",
+    ),
+    (
+        "--chaos-deadline",
+        "chaos_deadline",
+        "seconds a hanging or looping agent blocks before it surfaces as a timeout (default 1.0)",
+    ),
+    (
+        "--chaos-min-recovery-rate",
+        "chaos_min_recovery_rate",
+        "fail the session if the recovery rate is below this (0..1)",
+    ),
+    (
+        "--chaos-max-mttr",
+        "chaos_max_mttr",
+        "fail the session if MTTR p95 exceeds this many seconds",
+    ),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("agentchaos", "chaos testing of LLM agents (pytest-agentchaos)")
+    group.addoption(
+        "--chaos",
+        action="store_true",
+        default=None,
+        help="inject the faults of chaos markers; without it they are inert",
+    )
+    parser.addini("chaos", "inject faults (like --chaos)", type="bool", default=False)
+    for option, ini, text in OPTIONS:
+        group.addoption(option, dest=ini, default=None, metavar="VALUE", help=text)
+        parser.addini(ini, text, default=None)
+    group.addoption(
+        "--chaos-report",
+        dest="chaos_report",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="write the report here; repeatable; format from the suffix: .json .md .csv .html",
+    )
+    parser.addini("chaos_report", "report paths (like --chaos-report)", type="linelist", default=[])
+
+
+def _setting(config: pytest.Config, name: str) -> tuple[Any, str]:
+    value = config.getoption(name)
+    if value is not None:
+        return value, "--" + name.replace("_", "-")
+    return config.getini(name), f"ini {name}"
+
+
+def _session_settings(config: pytest.Config) -> SessionSettings:
+    cli_enabled = config.getoption("chaos")
+    enabled = bool(cli_enabled) if cli_enabled is not None else bool(config.getini("chaos"))
+    parsed: dict[str, Any] = {}
+    for name, parse in (
+        ("chaos_seed", parse_seed),
+        ("chaos_runs", parse_runs),
+        ("chaos_min_recovery_rate", parse_rate),
+    ):
+        value, source = _setting(config, name)
+        parsed[name] = parse(value, source) if value not in (None, "") else None
+    strategy, strategy_source = _setting(config, "chaos_strategy")
+    deadline, deadline_source = _setting(config, "chaos_deadline")
+    mttr, mttr_source = _setting(config, "chaos_max_mttr")
+    db, _ = _setting(config, "chaos_db")
+    reports = config.getoption("chaos_report") or config.getini("chaos_report")
+    extra = []
+    if parsed["chaos_runs"] and parsed["chaos_runs"] > 1:
+        extra.append(f"--chaos-runs={parsed['chaos_runs']}")
+    if strategy not in (None, ""):
+        extra.append(f"--chaos-strategy={','.join(parse_strategies(strategy, strategy_source))}")
+    return SessionSettings(
+        enabled=enabled,
+        seed=parsed["chaos_seed"],
+        runs=parsed["chaos_runs"] or 1,
+        db=Path(db) if db else DEFAULT_PATH,
+        reports=tuple(parse_report_path(path) for path in reports),
+        strategies=parse_strategies(strategy, strategy_source)
+        if strategy not in (None, "")
+        else None,
+        strategies_from_cli=strategy_source.startswith("--"),
+        deadline_s=parse_seconds(deadline, deadline_source, positive=True)
+        if deadline not in (None, "")
+        else None,
+        deadline_from_cli=deadline_source.startswith("--"),
+        min_recovery_rate=parsed["chaos_min_recovery_rate"],
+        max_mttr_s=parse_seconds(mttr, mttr_source) if mttr not in (None, "") else None,
+        extra_reproduce_args=tuple(extra),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for kind, model in FAULT_MODELS.items():
+        arguments = ", ".join(name for name in model.model_fields if name != "kind")
+        config.addinivalue_line(
+            "markers", f"chaos_{kind}({arguments}): inject a {kind} fault under --chaos"
+        )
+    config.addinivalue_line(
+        "markers",
+        "chaos_scenario(name_or_path): inject the faults of a YAML scenario under --chaos",
+    )
+    config.addinivalue_line(
+        "markers",
+        "chaos_settings(strategy, deadline, retry_attempts, retry_backoff): "
+        "per-test chaos settings",
+    )
+    try:
+        settings = _session_settings(config)
+    except ChaosConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+    if not settings.enabled:
+        return
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        seed = settings.seed if settings.seed is not None else draw_session_seed()
+        session = ChaosSession(settings, session_id=ChaosSession.new_id(), seed=seed, worker="main")
+        try:
+            # The schema must exist before xdist workers start writing.
+            session.store.migrate()
+            session.store.start_session(
+                session.session_id,
+                seed,
+                config.invocation_params.args,
+                _version(),
+                _worker_count(config),
+            )
+        except StoreError as error:
+            raise pytest.UsageError(str(error)) from None
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_XdistHooks(session), "agentchaos-xdist")
+    else:
+        session = ChaosSession(
+            settings,
+            session_id=workerinput["agentchaos_session"],
+            seed=workerinput["agentchaos_seed"],
+            worker=worker_name(),
+        )
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(_StrategyCollector(session), "agentchaos-strategies")
+    try:
+        session.registry.validate(settings.strategies or ())
+    except ChaosConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+class _XdistHooks:
+    """Hands the session id and seed to every worker so all share one schedule and store."""
+
+    def __init__(self, session: ChaosSession) -> None:
+        self.session = session
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["agentchaos_session"] = self.session.session_id
+        node.workerinput["agentchaos_seed"] = self.session.seed
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-agentchaos")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _worker_count(config: pytest.Config) -> int:
+    numprocesses = getattr(config.option, "numprocesses", None)
+    return int(numprocesses) if isinstance(numprocesses, int) else 0
+
+
+class _StrategyCollector:
+    """Registers conftest.py files and plugins that implement our hooks with ``@hookimpl``.
+
+    ``pytest_plugin_registered`` is historic: it also sees the plugins registered before it.
+    """
+
+    def __init__(self, session: ChaosSession) -> None:
+        self.session = session
+
+    def pytest_plugin_registered(self, plugin: object) -> None:
+        if has_hookimpls(plugin):
+            self.session.registry.register(plugin)
+
+
+# ------------------------------------------------------------------------- collection
+def _is_chaos_test(item_markers: Iterator[pytest.Mark], fixturenames: list[str]) -> bool:
+    return "agentchaos" in fixturenames or any(m.name.startswith("chaos_") for m in item_markers)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    session = metafunc.config.stash.get(SESSION_KEY, None)
+    if session is None or session.settings.runs < 2:
+        return
+    if not _is_chaos_test(metafunc.definition.iter_markers(), list(metafunc.fixturenames)):
+        return
+    metafunc.fixturenames.append(REPETITION_FIXTURE)
+    runs = session.settings.runs
+    metafunc.parametrize(
+        REPETITION_FIXTURE,
+        range(runs),
+        indirect=True,
+        ids=[f"chaos{i + 1}of{runs}" for i in range(runs)],
+    )
+
+
+@pytest.fixture
+def _agentchaos_repetition(request: pytest.FixtureRequest) -> int:
+    return int(getattr(request, "param", 0))
+
+
+def _faults_of(item: pytest.Item) -> tuple[tuple[FaultSpec, ...], dict[str, Any]]:
+    faults: list[FaultSpec] = []
+    settings: dict[str, Any] = {}
+    # closest marker last, so a test's own settings win over its class's and module's
+    for mark in reversed(list(item.iter_markers())):
+        if not mark.name.startswith("chaos_"):
+            continue
+        kind = mark.name[len("chaos_") :]
+        if kind == "settings":
+            if mark.args:
+                raise ChaosConfigError("chaos_settings takes keyword arguments only")
+            settings.update(check_test_settings(mark.kwargs, "chaos_settings"))
+        elif kind == "scenario":
+            if len(mark.args) != 1 or mark.kwargs:
+                raise ChaosConfigError("chaos_scenario takes one argument: a name or a path")
+            path = find_scenario(str(mark.args[0]), [item.path.parent, item.config.rootpath])
+            scenario = load_scenario(path)
+            faults.extend(scenario.faults)
+            settings.update(scenario.settings)
+        elif kind in FAULT_KINDS:
+            arguments = dict(mark.kwargs)
+            if len(mark.args) > 1:
+                raise ChaosConfigError(
+                    f"chaos_{kind} takes at most one positional argument "
+                    f"(the target), got {len(mark.args)}"
+                )
+            if mark.args:
+                arguments.setdefault("target", mark.args[0])
+            faults.append(parse_fault(kind, arguments))
+        else:
+            raise ChaosConfigError(
+                f"unknown chaos marker chaos_{kind}; fault kinds: "
+                f"{', '.join(FAULT_KINDS)}; also chaos_scenario, chaos_settings"
+            )
+    return tuple(faults), settings
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problems = []
+    for item in items:
+        try:
+            item.stash[FAULTS_KEY] = _faults_of(item)
+        except ChaosConfigError as error:
+            problems.append(f"{item.nodeid}: {error}")
+    if problems:
+        raise pytest.UsageError("bad chaos marker arguments:\n  " + "\n  ".join(problems))
+
+
+# --------------------------------------------------------------------------- running
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    previous = item.stash.get(OUTCOME_KEY, "passed")
+    if report.failed:
+        outcome = "failed" if report.when == "call" else "error"
+        item.stash[OUTCOME_KEY] = previous if previous in ("failed", "error") else outcome
+    elif report.skipped and previous == "passed":
+        item.stash[OUTCOME_KEY] = "skipped"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    session = item.config.stash.get(SESSION_KEY, None)
+    faults, marker_settings = item.stash.get(FAULTS_KEY, ((), {}))
+    fixturenames = list(getattr(item, "fixturenames", ()))
+    if session is None or not _is_chaos_test(item.iter_markers(), fixturenames):
+        return (yield)
+    callspec = getattr(item, "callspec", None)
+    repetition = int(callspec.params.get(REPETITION_FIXTURE, 0)) if callspec else 0
+    started = time.time()
+    run = session.start_run(item.nodeid, repetition, faults, marker_settings, {})
+    item.stash[_RUN_KEY] = run
+    try:
+        return (yield)
+    finally:
+        session.finish_run(run, item.stash.get(OUTCOME_KEY, "passed"), started)
+
+
+_RUN_KEY = pytest.StashKey[Any]()
+
+
+# -------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def agentchaos_config() -> dict[str, Any]:
+    """Override to set per-test chaos settings (strategy, deadline, retry_attempts,
+    retry_backoff); command line and ``chaos_settings`` markers take precedence."""
+    return {}
+
+
+@pytest.fixture
+def agentchaos(
+    request: pytest.FixtureRequest, agentchaos_config: dict[str, Any]
+) -> Iterator[ChaosController]:
+    """This test's chaos controller: inject faults, query events and outcomes, assert recovery."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    run = request.node.stash.get(_RUN_KEY, None)
+    try:
+        fixture_settings = check_test_settings(agentchaos_config, "agentchaos_config")
+    except ChaosConfigError as error:
+        raise pytest.UsageError(f"{request.node.nodeid}: {error}") from None
+    if run is not None and session is not None and fixture_settings:
+        # The fixture resolves after the run started: apply its settings where no marker or
+        # command-line value outranks them.
+        from .settings import resolve_run_settings
+
+        _, marker_settings = request.node.stash.get(FAULTS_KEY, ((), {}))
+        run.settings = resolve_run_settings(session.settings, marker_settings, fixture_settings)
+        session.registry.validate(run.settings.strategies)
+    reproduce = ""
+    if session is not None:
+        from .report import reproduce_command
+
+        reproduce = reproduce_command(
+            request.node.nodeid, session.seed, session.settings.extra_reproduce_args
+        )
+    controller = ChaosController(
+        run, reproduce=reproduce, session_seed=session.seed if session else None
+    )
+    try:
+        yield controller
+    finally:
+        controller.close()
+
+
+@pytest.fixture(scope="session")
+def agentchaos_store(pytestconfig: pytest.Config) -> Iterator[EventStore]:
+    """The session's event store (the ``--chaos-db`` file)."""
+    session = pytestconfig.stash.get(SESSION_KEY, None)
+    if session is not None:
+        yield session.store
+        return
+    settings = _session_settings(pytestconfig)
+    with EventStore.open(settings.db) as store:
+        yield store
+
+
+# -------------------------------------------------------------------------- reporting
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    chaos = session.config.stash.get(SESSION_KEY, None)
+    if chaos is None or hasattr(session.config, "workerinput"):
+        if chaos is not None:
+            chaos.close()
+        return
+    report = chaos.build_report()
+    write_reports(report, chaos.settings.reports)
+    if chaos.check_gates(report) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    chaos.store.end_session(chaos.session_id, int(session.exitstatus))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    chaos = config.stash.get(SESSION_KEY, None)
+    if chaos is None or chaos.report is None:
+        return
+    terminalreporter.section("agentchaos resilience report")
+    for line in render_text(chaos.report).splitlines():
+        terminalreporter.write_line(line)
+    for path in chaos.settings.reports:
+        terminalreporter.write_line(f"report written: {path}")
+    for failure in chaos.gate_failures:
+        terminalreporter.write_line(f"chaos gate missed: {failure}", red=True, bold=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    chaos = config.stash.get(SESSION_KEY, None)
+    if chaos is not None:
+        chaos.close()

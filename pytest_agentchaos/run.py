@@ -1,0 +1,479 @@
+"""The chaos run: one test run's fault schedule, event log and recovery bookkeeping.
+
+:class:`ChaosRun` is the engine behind the ``agentchaos`` fixture. It never imports pytest, so
+the CLI and the experiment runner drive it the same way the plugin does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .calls import CallOptions, Prelude, apply_after, effect_key, prepare
+from .faults import AGENT_CALL_KINDS, FaultSpec
+from .outcomes import FaultResult
+from .records import EventTuple, Firing
+from .schedule import rng_for, should_fire
+
+_now = time.monotonic_ns
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Per-test settings, resolved from command line > marker > agentchaos_config > ini."""
+
+    strategies: tuple[str, ...] = ()
+    deadline_s: float = 1.0
+    retry_attempts: int = 3
+    retry_backoff_s: float = 0.01
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What a strategy returns when it made a failed step good."""
+
+    value: Any
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed agent call, as handed to recovery strategies."""
+
+    run: ChaosRun
+    agent: str
+    error: BaseException
+    firing: Firing | None
+    call_number: int
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    is_async: bool
+    call_again: Callable[[], Any] = field(repr=False)
+
+
+RecoverHook = Callable[[Failure, str], "Recovery | Awaitable[Recovery | None] | None"]
+
+
+class ChaosRun:
+    """One test run (or repetition) under chaos."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        nodeid: str,
+        seed: int,
+        repetition: int = 0,
+        settings: RunSettings | None = None,
+        faults: Iterable[FaultSpec] = (),
+        recover: RecoverHook | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.nodeid = nodeid
+        self.seed = seed
+        self.repetition = repetition
+        self.settings = settings or RunSettings()
+        self.events: list[EventTuple] = []
+        self.firings: list[Firing] = []
+        self.calls: dict[str, int] = {}
+        self._recover_hook = recover
+        self._specs: list[FaultSpec] = []
+        self._fired: list[int] = []
+        self._agent_faults: dict[str, tuple[int, ...]] = {}
+        self._by_id: dict[str, Firing] = {}
+        self._pending: dict[str, list[Firing]] = {}  # surfaced, waiting for a good call
+        self._hidden: list[Firing] = []  # corruptions nothing has detected yet
+        self._corruptions: list[Firing] = []
+        self._effects: dict[str, Any] = {}
+        self._strategy: str | None = None
+        self._recovering = 0
+        self._lock = threading.RLock()
+        self.cancelled = threading.Event()
+        self.started_ns = _now()
+        self.ended_ns: int | None = None
+        for spec in faults:
+            self.add_fault(spec)
+
+    # ----------------------------------------------------------------- faults and events
+    @property
+    def faults(self) -> tuple[FaultSpec, ...]:
+        return tuple(self._specs)
+
+    def add_fault(self, spec: FaultSpec) -> None:
+        """Arm another fault for the rest of this run."""
+        with self._lock:
+            self._specs.append(spec)
+            self._fired.append(0)
+            self._agent_faults.clear()
+
+    def record(
+        self, agent: str, kind: str, fault_id: str | None = None, payload: Any = None
+    ) -> None:
+        """Append an event to this run's log."""
+        self.events.append((_now(), agent, kind, fault_id, payload))
+
+    def armed(self, layer_kinds: frozenset[str]) -> list[tuple[int, FaultSpec]]:
+        """The armed faults of the given kinds, with their schedule index."""
+        return [(i, s) for i, s in enumerate(self._specs) if s.kind in layer_kinds]
+
+    def decide(self, index: int, selector: str, number: int) -> bool:
+        """Whether armed fault ``index`` fires at occurrence ``number`` of ``selector``."""
+        with self._lock:
+            spec = self._specs[index]
+            if not should_fire(spec, self.seed, index, selector, number, self._fired[index]):
+                return False
+            self._fired[index] += 1
+            return True
+
+    def fire(self, spec: FaultSpec, target: str, call_number: int | None) -> Firing:
+        """Record that ``spec`` fired at ``target`` now."""
+        with self._lock:
+            firing = Firing(
+                f"{self.run_id}#{len(self.firings) + 1}", spec, target, call_number, _now()
+            )
+            self.firings.append(firing)
+            self._by_id[firing.fault_id] = firing
+        self.events.append(
+            (
+                firing.injected_ns,
+                target,
+                "fault_injected",
+                firing.fault_id,
+                {"kind": spec.kind, "call": call_number, "params": spec.params()},
+            )
+        )
+        return firing
+
+    def rng(self, firing: Firing) -> Any:
+        """The seeded generator for the choices one firing makes."""
+        return rng_for(self.seed, firing.fault_id)
+
+    def corrupted(self, firing: Firing) -> None:
+        """``firing`` handed on a corrupted value that nothing has detected yet."""
+        with self._lock:
+            self._hidden.append(firing)
+            self._corruptions.append(firing)
+
+    # -------------------------------------------------------- detection and recovery
+    def detect(self, reason: str, *, fault_id: str | None = None, target: str | None = None) -> int:
+        """A failure surfaced: mark the firing ``fault_id`` and every hidden corruption (of
+        ``target`` only, when given) detected now. Returns how many firings were marked."""
+        now = _now()
+        marked = 0
+        with self._lock:
+            chosen = [self._by_id[fault_id]] if fault_id in self._by_id else []
+            still_hidden = []
+            for firing in self._hidden:
+                if target is None or firing.target == target:
+                    chosen.append(firing)
+                else:
+                    still_hidden.append(firing)
+            self._hidden = still_hidden
+            for firing in chosen:
+                if firing.detected_ns is not None:
+                    continue
+                firing.detected_ns, firing.detected_by = now, reason
+                self._pending.setdefault(firing.target, []).append(firing)
+                self.events.append((now, firing.target, "fault_detected", firing.fault_id, reason))
+                marked += 1
+        return marked
+
+    def complete(self, target: str) -> None:
+        """``target`` completed a step with a valid result: its surfaced faults are made good."""
+        if target not in self._pending:
+            return
+        now = _now()
+        with self._lock:
+            for firing in self._pending.pop(target, ()):
+                firing.recovered_ns, firing.strategy = now, self._strategy
+                self.events.append(
+                    (now, target, "fault_recovered", firing.fault_id, {"strategy": self._strategy})
+                )
+
+    def _failed(self, name: str, number: int, error: BaseException) -> None:
+        fault_id = getattr(error, "fault_id", None)
+        self.events.append(
+            (_now(), name, "call_error", fault_id, {"call": number, "error": _describe(error)})
+        )
+        self.detect(f"{type(error).__name__} in {name}", fault_id=fault_id)
+
+    def _strategies_apply(self) -> bool:
+        return (
+            bool(self.settings.strategies)
+            and self._recover_hook is not None
+            and not self._recovering
+        )
+
+    def _recover(self, failure: Failure) -> Recovery | None:
+        assert self._recover_hook is not None
+        self._recovering += 1
+        try:
+            for strategy in self.settings.strategies:
+                self._strategy = strategy
+                self.record(
+                    failure.agent, "recovery_attempt", _fid(failure), {"strategy": strategy}
+                )
+                try:
+                    outcome = self._recover_hook(failure, strategy)
+                except Exception as error:  # a broken strategy must not hide the failure
+                    self.record(
+                        failure.agent,
+                        "recovery_error",
+                        _fid(failure),
+                        {"strategy": strategy, "error": _describe(error)},
+                    )
+                    continue
+                if outcome is not None:
+                    assert isinstance(outcome, Recovery), (
+                        f"strategy {strategy} returned {outcome!r}"
+                    )
+                    return self._recovered(failure, strategy, outcome)
+            self.record(failure.agent, "recovery_failed", _fid(failure))
+            return None
+        finally:
+            self._recovering -= 1
+            self._strategy = None
+
+    async def _arecover(self, failure: Failure) -> Recovery | None:
+        assert self._recover_hook is not None
+        self._recovering += 1
+        try:
+            for strategy in self.settings.strategies:
+                self._strategy = strategy
+                self.record(
+                    failure.agent, "recovery_attempt", _fid(failure), {"strategy": strategy}
+                )
+                try:
+                    outcome = self._recover_hook(failure, strategy)
+                    if isinstance(outcome, Awaitable):
+                        outcome = await outcome
+                except Exception as error:
+                    self.record(
+                        failure.agent,
+                        "recovery_error",
+                        _fid(failure),
+                        {"strategy": strategy, "error": _describe(error)},
+                    )
+                    continue
+                if outcome is not None:
+                    return self._recovered(failure, strategy, outcome)
+            self.record(failure.agent, "recovery_failed", _fid(failure))
+            return None
+        finally:
+            self._recovering -= 1
+            self._strategy = None
+
+    def _recovered(self, failure: Failure, strategy: str, outcome: Recovery) -> Recovery:
+        self.record(
+            failure.agent,
+            "recovery_succeeded",
+            _fid(failure),
+            {"strategy": strategy, "detail": outcome.detail},
+        )
+        self.complete(failure.agent)
+        return outcome
+
+    # ------------------------------------------------------------------- agent calls
+    def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
+        number = self.calls.get(name, 0) + 1
+        self.calls[name] = number
+        indices = self._agent_faults.get(name)
+        if indices is None:
+            indices = tuple(
+                i
+                for i, s in enumerate(self._specs)
+                if s.kind in AGENT_CALL_KINDS and s.matches(name)
+            )
+            self._agent_faults[name] = indices
+        return number, indices
+
+    def _plan(self, name: str, number: int, indices: tuple[int, ...]) -> list[Firing]:
+        return [
+            self.fire(self._specs[i], name, number) for i in indices if self.decide(i, name, number)
+        ]
+
+    def _received(self, name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        from .corruption import carries
+
+        for firing in self._corruptions:
+            corruption = firing.corruption
+            if corruption is not None and (
+                any(carries(a, corruption) for a in args)
+                or any(carries(v, corruption) for v in kwargs.values())
+            ):
+                firing.propagation += 1
+                self.record(name, "corruption_received", firing.fault_id, corruption.path)
+
+    def _replay(self, name: str, number: int, key: str) -> Any:
+        self.record(name, "effect_replayed", None, {"call": number, "key": key})
+        self.complete(name)
+        return self._effects[key]
+
+    def call(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+        owner: object = None,
+    ) -> Any:
+        """Run one call of agent ``name`` under this run's faults (the sync path)."""
+        number, indices = self._count(name)
+        key = effect_key(name, args, kwargs, options) if options.side_effect else None
+        if key is not None and key in self._effects:
+            return self._replay(name, number, key)
+        if self._corruptions:
+            self._received(name, args, kwargs)
+        events = self.events
+        plan = self._plan(name, number, indices) if indices else None
+        events.append((_now(), name, "call_start", None, number))
+        try:
+            if plan:
+                prelude = prepare(self, plan, fn, args, owner)
+                if prelude.delay_s:
+                    self.cancelled.wait(prelude.delay_s)
+                if prelude.block_s:
+                    self.cancelled.wait(prelude.block_s)
+                if prelude.error is not None:
+                    raise prelude.error
+                result = prelude.skipped_result if prelude.skip else fn(*prelude.args, **kwargs)
+                if key is not None:
+                    self._effects[key] = result
+                result = apply_after(self, plan, result)
+            else:
+                result = fn(*args, **kwargs)
+                if key is not None:
+                    self._effects[key] = result
+        except Exception as error:
+            self._failed(name, number, error)
+            if not self._strategies_apply():
+                raise
+            recovery = self._recover(
+                self._failure(
+                    name,
+                    number,
+                    error,
+                    plan,
+                    args,
+                    kwargs,
+                    False,
+                    lambda: self.call(name, fn, args, kwargs, options, owner),
+                )
+            )
+            if recovery is None:
+                raise
+            return recovery.value
+        events.append((_now(), name, "call_end", None, number))
+        if self._pending:
+            self.complete(name)
+        return result
+
+    async def acall(
+        self,
+        name: str,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+        owner: object = None,
+    ) -> Any:
+        """Run one call of agent ``name`` under this run's faults (the async path)."""
+        import asyncio
+
+        number, indices = self._count(name)
+        key = effect_key(name, args, kwargs, options) if options.side_effect else None
+        if key is not None and key in self._effects:
+            return self._replay(name, number, key)
+        if self._corruptions:
+            self._received(name, args, kwargs)
+        plan = self._plan(name, number, indices) if indices else None
+        self.events.append((_now(), name, "call_start", None, number))
+        try:
+            if plan:
+                prelude: Prelude = prepare(self, plan, fn, args, owner)
+                if prelude.delay_s:
+                    await asyncio.sleep(prelude.delay_s)
+                if prelude.block_s:
+                    await asyncio.sleep(prelude.block_s)
+                if prelude.error is not None:
+                    raise prelude.error
+                result = (
+                    prelude.skipped_result if prelude.skip else await fn(*prelude.args, **kwargs)
+                )
+                if key is not None:
+                    self._effects[key] = result
+                result = apply_after(self, plan, result)
+            else:
+                result = await fn(*args, **kwargs)
+                if key is not None:
+                    self._effects[key] = result
+        except asyncio.CancelledError:
+            # The caller gave up (its own timeout): that is how a hang or delay surfaces.
+            self.record(name, "call_cancelled", None, {"call": number})
+            for firing in plan or ():
+                self.detect(f"caller cancelled {name}", fault_id=firing.fault_id)
+            raise
+        except Exception as error:
+            self._failed(name, number, error)
+            if not self._strategies_apply():
+                raise
+            recovery = await self._arecover(
+                self._failure(
+                    name,
+                    number,
+                    error,
+                    plan,
+                    args,
+                    kwargs,
+                    True,
+                    lambda: self.acall(name, fn, args, kwargs, options, owner),
+                )
+            )
+            if recovery is None:
+                raise
+            return recovery.value
+        self.events.append((_now(), name, "call_end", None, number))
+        if self._pending:
+            self.complete(name)
+        return result
+
+    def _failure(
+        self,
+        name: str,
+        number: int,
+        error: BaseException,
+        plan: list[Firing] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        is_async: bool,
+        again: Callable[[], Any],
+    ) -> Failure:
+        fault_id = getattr(error, "fault_id", None)
+        firing = self._by_id.get(fault_id) if fault_id else (plan[0] if plan else None)
+        return Failure(self, name, error, firing, number, args, kwargs, is_async, again)
+
+    # ------------------------------------------------------------------------- ending
+    def finish(self, *, test_failed: bool = False) -> list[FaultResult]:
+        """End the run: unblock hung calls and freeze every firing with its outcome.
+
+        A failing test caught a corrupted value that the system itself accepted: that counts as
+        a detection (by the test), so such a firing ends ``unrecovered``, not ``silent``.
+        """
+        self.cancelled.set()
+        if test_failed and self._hidden:
+            self.detect("test failed")
+        self.ended_ns = _now()
+        return [firing.freeze(self.run_id) for firing in self.firings]
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _fid(failure: Failure) -> str | None:
+    return failure.firing.fault_id if failure.firing else None

@@ -1,0 +1,143 @@
+"""One pytest process's chaos session: settings, seed, store and the runs it starts.
+
+Kept apart from plugin.py so the hooks stay thin and this logic stays free of pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .faults import FaultSpec
+from .injection import activate
+from .outcomes import FaultResult
+from .registry import StrategyRegistry
+from .report import Report, build_report
+from .run import ChaosRun
+from .schedule import derive_seed
+from .settings import SessionSettings, resolve_run_settings
+from .store import EventStore, RunRow
+
+
+class ChaosSession:
+    """State shared by every test of one process (the controller or one xdist worker)."""
+
+    def __init__(
+        self, settings: SessionSettings, *, session_id: str, seed: int, worker: str
+    ) -> None:
+        self.settings = settings
+        self.session_id = session_id
+        self.seed = seed
+        self.worker = worker
+        self.registry = StrategyRegistry()
+        self._store: EventStore | None = None
+        self.report: Report | None = None
+        self.gate_failures: list[str] = []
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex[:16]
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            self._store = EventStore(self.settings.db)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def start_run(
+        self,
+        nodeid: str,
+        repetition: int,
+        faults: Sequence[FaultSpec],
+        marker_settings: Mapping[str, Any],
+        fixture_settings: Mapping[str, Any],
+    ) -> ChaosRun:
+        run_settings = resolve_run_settings(self.settings, marker_settings, fixture_settings)
+        self.registry.validate(run_settings.strategies)
+        run = ChaosRun(
+            run_id=f"{self.session_id}-{uuid.uuid4().hex[:12]}",
+            nodeid=nodeid,
+            seed=derive_seed(self.seed, nodeid, repetition),
+            repetition=repetition,
+            settings=run_settings,
+            faults=faults,
+            recover=self.registry.recover,
+        )
+        activate(run)
+        return run
+
+    def finish_run(self, run: ChaosRun, outcome: str, started_wall: float) -> list[FaultResult]:
+        """End ``run`` and commit it with its events and firings, in one transaction."""
+        activate(None)
+        results = run.finish(test_failed=outcome in ("failed", "error"))
+        for spec in run.faults:
+            if not any(f.spec is spec for f in run.firings):
+                run.record(spec.target, "fault_never_fired", None, _describe_spec(spec))
+        ended = run.ended_ns or time.monotonic_ns()
+        row = RunRow(
+            run_id=run.run_id,
+            session_id=self.session_id,
+            nodeid=run.nodeid,
+            seed=run.seed,
+            repetition=run.repetition,
+            condition="chaos",
+            outcome=outcome,
+            started_ns=run.started_ns,
+            ended_ns=ended,
+            duration_s=time.time() - started_wall,
+            worker=self.worker,
+            strategies=",".join(run.settings.strategies) or "none",
+        )
+        self.store.write_run(row, run.events, results)
+        self.registry.run_finished(run, results)
+        return results
+
+    def build_report(self) -> Report:
+        self.report = build_report(
+            self.store, self.session_id, self.seed, self.settings.extra_reproduce_args
+        )
+        return self.report
+
+    def check_gates(self, report: Report) -> list[str]:
+        """The gates this session missed, each saying which and by how much."""
+        missed = []
+        totals = report.totals
+        floor = self.settings.min_recovery_rate
+        if floor is not None:
+            if totals.injected == 0:
+                missed.append(
+                    f"--chaos-min-recovery-rate={floor:g}: no fault fired, so the "
+                    "recovery rate cannot be checked"
+                )
+            elif totals.recovery_rate is not None and totals.recovery_rate < floor:
+                short = (floor - totals.recovery_rate) * 100
+                missed.append(
+                    f"--chaos-min-recovery-rate={floor:g}: recovery rate was "
+                    f"{totals.recovery_rate:.3f}, {short:.1f} points short"
+                )
+        ceiling = self.settings.max_mttr_s
+        worst = totals.mttr_s.get("p95")
+        if ceiling is not None and worst is not None and worst > ceiling:
+            missed.append(
+                f"--chaos-max-mttr={ceiling:g}: MTTR p95 was {worst:.3f} s, "
+                f"{worst - ceiling:.3f} s over"
+            )
+        self.gate_failures = missed
+        return missed
+
+
+def _describe_spec(spec: FaultSpec) -> str:
+    arguments = ", ".join(f"{key}={value!r}" for key, value in spec.params().items())
+    return f"chaos_{spec.kind}({arguments})"
+
+
+def worker_name() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")

@@ -1,0 +1,139 @@
+"""Every setting, validated once, with a message naming the bad value and the good ones.
+
+Session settings come from the command line, else the ini file. Per-test settings (strategy,
+deadline, retry) resolve command line > ``chaos_settings`` marker > ``agentchaos_config`` > ini.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ChaosConfigError
+from .report import REPORT_FORMATS
+from .run import RunSettings
+from .store import DEFAULT_PATH
+
+#: Keys accepted by the ``chaos_settings`` marker and the ``agentchaos_config`` fixture.
+TEST_SETTING_KEYS = ("strategy", "deadline", "retry_attempts", "retry_backoff")
+
+
+def parse_seed(value: object, source: str = "--chaos-seed") -> int:
+    try:
+        seed = int(str(value).strip())
+    except ValueError:
+        raise ChaosConfigError(f"{source}={value!r}: must be a whole number >= 0") from None
+    if seed < 0:
+        raise ChaosConfigError(f"{source}={value!r}: must be a whole number >= 0")
+    return seed
+
+
+def parse_runs(value: object, source: str = "--chaos-runs") -> int:
+    try:
+        runs = int(str(value).strip())
+    except ValueError:
+        raise ChaosConfigError(f"{source}={value!r}: must be a whole number >= 1") from None
+    if runs < 1:
+        raise ChaosConfigError(f"{source}={value!r}: must be a whole number >= 1")
+    return runs
+
+
+def parse_rate(value: object, source: str = "--chaos-min-recovery-rate") -> float:
+    try:
+        rate = float(str(value).strip())
+    except ValueError:
+        raise ChaosConfigError(f"{source}={value!r}: must be a number from 0 to 1") from None
+    if not 0.0 <= rate <= 1.0:
+        raise ChaosConfigError(f"{source}={value!r}: must be a number from 0 to 1")
+    return rate
+
+
+def parse_seconds(value: object, source: str, *, positive: bool = False) -> float:
+    bound = "> 0" if positive else ">= 0"
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        raise ChaosConfigError(f"{source}={value!r}: must be a number of seconds {bound}") from None
+    if seconds < 0 or (positive and seconds == 0) or seconds != seconds:
+        raise ChaosConfigError(f"{source}={value!r}: must be a number of seconds {bound}")
+    return seconds
+
+
+def parse_strategies(value: object, source: str = "--chaos-strategy") -> tuple[str, ...]:
+    """A comma-separated list (or a list) of strategy names, in order, without repeats."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = tuple(str(item).strip() for item in items if str(item).strip())
+    if len(set(names)) != len(names):
+        raise ChaosConfigError(f"{source}={value!r}: a strategy is named twice")
+    return names
+
+
+def parse_report_path(value: object, source: str = "--chaos-report") -> Path:
+    path = Path(str(value))
+    if path.suffix.lower() not in REPORT_FORMATS:
+        raise ChaosConfigError(
+            f"{source}={value!r}: unknown report format {path.suffix or '(no suffix)'!r}; "
+            f"use one of {', '.join(REPORT_FORMATS)}"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    enabled: bool = False
+    seed: int | None = None
+    runs: int = 1
+    db: Path = DEFAULT_PATH
+    reports: tuple[Path, ...] = ()
+    strategies: tuple[str, ...] | None = None  # None: not given on the command line or ini
+    strategies_from_cli: bool = False
+    deadline_s: float | None = None
+    deadline_from_cli: bool = False
+    min_recovery_rate: float | None = None
+    max_mttr_s: float | None = None
+    extra_reproduce_args: tuple[str, ...] = field(default=())
+
+
+def check_test_settings(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Validate a ``chaos_settings`` marker's or ``agentchaos_config``'s keys and values."""
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in TEST_SETTING_KEYS:
+            raise ChaosConfigError(
+                f"{source}: unknown setting {key!r}; allowed: {', '.join(TEST_SETTING_KEYS)}"
+            )
+        if key == "strategy":
+            checked[key] = parse_strategies(value, f"{source} strategy")
+        elif key == "deadline":
+            checked[key] = parse_seconds(value, f"{source} deadline", positive=True)
+        elif key == "retry_attempts":
+            checked[key] = parse_runs(value, f"{source} retry_attempts")
+        else:
+            checked[key] = parse_seconds(value, f"{source} retry_backoff")
+    return checked
+
+
+def resolve_run_settings(
+    session: SessionSettings, marker: Mapping[str, Any], fixture: Mapping[str, Any]
+) -> RunSettings:
+    """Per-test settings: command line > marker > agentchaos_config > ini > default."""
+    merged: dict[str, Any] = {}
+    if session.strategies is not None and not session.strategies_from_cli:
+        merged["strategy"] = session.strategies
+    if session.deadline_s is not None and not session.deadline_from_cli:
+        merged["deadline"] = session.deadline_s
+    merged.update(fixture)
+    merged.update(marker)
+    if session.strategies_from_cli and session.strategies is not None:
+        merged["strategy"] = session.strategies
+    if session.deadline_from_cli and session.deadline_s is not None:
+        merged["deadline"] = session.deadline_s
+    defaults = RunSettings()
+    return RunSettings(
+        strategies=tuple(merged.get("strategy", defaults.strategies)),
+        deadline_s=float(merged.get("deadline", defaults.deadline_s)),
+        retry_attempts=int(merged.get("retry_attempts", defaults.retry_attempts)),
+        retry_backoff_s=float(merged.get("retry_backoff", defaults.retry_backoff_s)),
+    )

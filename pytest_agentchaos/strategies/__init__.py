@@ -1,0 +1,1 @@
+"""Built-in recovery strategies, one module each."""

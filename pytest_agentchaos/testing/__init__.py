@@ -1,0 +1,1 @@
+"""Offline test doubles for exercising agents without paid APIs."""
