@@ -67,30 +67,121 @@ def agent(
     options = CallOptions(side_effect=side_effect, key=key)
 
     def decorate(fn: F) -> F:
-        if _is_async(fn):
-
-            @functools.wraps(fn)
-            async def async_agent(*args: Any, **kwargs: Any) -> Any:
-                run = _active
-                if run is None:
-                    return await fn(*args, **kwargs)
-                return await run.acall(agent_name, fn, args, kwargs, options)
-
-            wrapper: Callable[..., Any] = async_agent
-        else:
-
-            @functools.wraps(fn)
-            def sync_agent(*args: Any, **kwargs: Any) -> Any:
-                run = _active
-                if run is None:
-                    return fn(*args, **kwargs)
-                return run.call(agent_name, fn, args, kwargs, options)
-
-            wrapper = sync_agent
+        wrapper = _exact_wrapper(fn, agent_name, options) or _generic_wrapper(
+            fn, agent_name, options
+        )
+        functools.update_wrapper(wrapper, fn)
         wrapper.__agentchaos_agent__ = agent_name  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _generic_wrapper(fn: Callable[..., Any], name: str, options: CallOptions) -> Callable[..., Any]:
+    """The wrapper for callables whose signature cannot be read (some builtins)."""
+    if _is_async(fn):
+
+        async def async_agent(*args: Any, **kwargs: Any) -> Any:
+            run = _active
+            if run is None:
+                return await fn(*args, **kwargs)
+            return await run.acall(name, fn, args, kwargs, options)
+
+        return async_agent
+
+    def sync_agent(*args: Any, **kwargs: Any) -> Any:
+        run = _active
+        if run is None:
+            return fn(*args, **kwargs)
+        return run.call(name, fn, args, kwargs, options)
+
+    return sync_agent
+
+
+_TEMPLATE = """\
+def __ac_factory(__ac_fn, __ac_name, __ac_opts{defaults}):
+    {async_}def wrapper({params}):
+        __ac_run = _active
+        if __ac_run is None:
+            return {await_}__ac_fn({forward})
+        return {await_}__ac_run.{method}(__ac_name, __ac_fn, ({positional}), {{{keywords}}}, __ac_opts)
+    return wrapper
+"""
+
+
+def _exact_wrapper(
+    fn: Callable[..., Any], name: str, options: CallOptions
+) -> Callable[..., Any] | None:
+    """A wrapper with ``fn``'s own parameters, generated once per agent.
+
+    Packing ``*args, **kwargs`` costs more than the rest of the forwarding path together: with
+    the exact parameters a call outside a chaos run stays near 3x a raw call.
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    params: list[str] = []
+    forward: list[str] = []
+    positional: list[str] = []
+    keywords: list[str] = []
+    defaults: dict[str, Any] = {}
+    kinds = inspect.Parameter
+    saw_star = saw_positional_only = False
+    for index, parameter in enumerate(signature.parameters.values()):
+        pname = parameter.name
+        if not pname.isidentifier() or pname.startswith("__ac_") or pname == "_active":
+            return None
+        text = pname
+        if parameter.default is not parameter.empty:
+            defaults[f"__ac_d{index}"] = parameter.default
+            text = f"{pname}=__ac_d{index}"
+        kind = parameter.kind
+        if kind is not kinds.POSITIONAL_ONLY and saw_positional_only and "/" not in params:
+            params.append("/")
+        if kind is kinds.POSITIONAL_ONLY:
+            saw_positional_only = True
+            params.append(text)
+            forward.append(pname)
+            positional.append(pname)
+        elif kind is kinds.POSITIONAL_OR_KEYWORD:
+            params.append(text)
+            forward.append(pname)
+            positional.append(pname)
+        elif kind is kinds.VAR_POSITIONAL:
+            saw_star = True
+            params.append(f"*{pname}")
+            forward.append(f"*{pname}")
+            positional.append(f"*{pname}")
+        elif kind is kinds.KEYWORD_ONLY:
+            if not saw_star:
+                saw_star = True
+                params.append("*")
+            params.append(text)
+            forward.append(f"{pname}={pname}")
+            keywords.append(f"{pname!r}: {pname}")
+        else:
+            params.append(f"**{pname}")
+            forward.append(f"**{pname}")
+            keywords.append(f"**{pname}")
+    if saw_positional_only and "/" not in params:
+        params.append("/")
+    is_async = _is_async(fn)
+    source = _TEMPLATE.format(
+        defaults="".join(f", {key}" for key in defaults),
+        async_="async " if is_async else "",
+        await_="await " if is_async else "",
+        params=", ".join(params),
+        forward=", ".join(forward),
+        method="acall" if is_async else "call",
+        positional="".join(f"{item}, " for item in positional),
+        keywords=", ".join(keywords),
+    )
+    namespace: dict[str, Any] = {}
+    # Module globals, so the generated code reads the live `_active` of this module.
+    exec(compile(source, f"<agent {name}>", "exec"), globals(), namespace)  # noqa: S102
+    wrapper: Callable[..., Any] = namespace["__ac_factory"](fn, name, options, *defaults.values())
+    return wrapper
 
 
 class Patch:

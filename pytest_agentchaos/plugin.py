@@ -32,6 +32,9 @@ from .settings import (
 )
 from .store import DEFAULT_PATH, EventStore
 
+# Loaded with this plugin: pytest registers them whenever it registers this module.
+pytest_plugins = ["pytest_agentchaos.plugin_bus", "pytest_agentchaos.plugin_openai"]
+
 SESSION_KEY = pytest.StashKey[ChaosSession]()
 FAULTS_KEY = pytest.StashKey[tuple[tuple[FaultSpec, ...], dict[str, Any]]]()
 OUTCOME_KEY = pytest.StashKey[str]()

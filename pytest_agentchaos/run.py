@@ -121,9 +121,11 @@ class ChaosRun:
 
     def decide(self, index: int, selector: str, number: int) -> bool:
         """Whether armed fault ``index`` fires at occurrence ``number`` of ``selector``."""
-        with self._lock:
-            spec = self._specs[index]
-            if not should_fire(spec, self.seed, index, selector, number, self._fired[index]):
+        spec = self._specs[index]
+        if not should_fire(spec, self.seed, index, selector, number, self._fired[index]):
+            return False
+        with self._lock:  # re-checked under the lock: another thread may have used up `times`
+            if spec.times is not None and self._fired[index] >= spec.times:
                 return False
             self._fired[index] += 1
             return True
@@ -278,17 +280,17 @@ class ChaosRun:
 
     # ------------------------------------------------------------------- agent calls
     def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
-        number = self.calls.get(name, 0) + 1
-        self.calls[name] = number
+        number = self.calls[name] = self.calls.get(name, 0) + 1
         indices = self._agent_faults.get(name)
-        if indices is None:
-            indices = tuple(
-                i
-                for i, s in enumerate(self._specs)
-                if s.kind in AGENT_CALL_KINDS and s.matches(name)
-            )
-            self._agent_faults[name] = indices
-        return number, indices
+        return number, self._index(name) if indices is None else indices
+
+    def _index(self, name: str) -> tuple[int, ...]:
+        """The armed agent-call faults that select ``name`` (cached until a fault is added)."""
+        indices = tuple(
+            i for i, s in enumerate(self._specs) if s.kind in AGENT_CALL_KINDS and s.matches(name)
+        )
+        self._agent_faults[name] = indices
+        return indices
 
     def _plan(self, name: str, number: int, indices: tuple[int, ...]) -> list[Firing]:
         return [
@@ -322,15 +324,48 @@ class ChaosRun:
         owner: object = None,
     ) -> Any:
         """Run one call of agent ``name`` under this run's faults (the sync path)."""
-        number, indices = self._count(name)
+        calls = self.calls
+        number = calls[name] = calls.get(name, 0) + 1
+        indices = self._agent_faults.get(name)
+        if indices is None:
+            indices = self._index(name)
+        if indices or options.side_effect or self._corruptions:
+            return self._call_full(name, number, indices, fn, args, kwargs, options, owner)
+        # The common case, kept flat: nothing armed here, nothing to replay or track.
+        events = self.events
+        events.append((_now(), name, "call_start", None, number))
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as error:
+            recovery = self._handle_error(
+                name, number, error, None, fn, args, kwargs, options, owner
+            )
+            if recovery is None:
+                raise
+            return recovery.value
+        events.append((_now(), name, "call_end", None, number))
+        if self._pending:
+            self.complete(name)
+        return result
+
+    def _call_full(
+        self,
+        name: str,
+        number: int,
+        indices: tuple[int, ...],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+        owner: object,
+    ) -> Any:
         key = effect_key(name, args, kwargs, options) if options.side_effect else None
         if key is not None and key in self._effects:
             return self._replay(name, number, key)
         if self._corruptions:
             self._received(name, args, kwargs)
-        events = self.events
         plan = self._plan(name, number, indices) if indices else None
-        events.append((_now(), name, "call_start", None, number))
+        self.events.append((_now(), name, "call_start", None, number))
         try:
             if plan:
                 prelude = prepare(self, plan, fn, args, owner)
@@ -349,28 +384,45 @@ class ChaosRun:
                 if key is not None:
                     self._effects[key] = result
         except Exception as error:
-            self._failed(name, number, error)
-            if not self._strategies_apply():
-                raise
-            recovery = self._recover(
-                self._failure(
-                    name,
-                    number,
-                    error,
-                    plan,
-                    args,
-                    kwargs,
-                    False,
-                    lambda: self.call(name, fn, args, kwargs, options, owner),
-                )
+            recovery = self._handle_error(
+                name, number, error, plan, fn, args, kwargs, options, owner
             )
             if recovery is None:
                 raise
             return recovery.value
-        events.append((_now(), name, "call_end", None, number))
+        self.events.append((_now(), name, "call_end", None, number))
         if self._pending:
             self.complete(name)
         return result
+
+    def _handle_error(
+        self,
+        name: str,
+        number: int,
+        error: Exception,
+        plan: list[Firing] | None,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+        owner: object,
+    ) -> Recovery | None:
+        """Record a failed call and ask the strategies; ``None`` means re-raise it."""
+        self._failed(name, number, error)
+        if not self._strategies_apply():
+            return None
+        return self._recover(
+            self._failure(
+                name,
+                number,
+                error,
+                plan,
+                args,
+                kwargs,
+                False,
+                lambda: self.call(name, fn, args, kwargs, options, owner),
+            )
+        )
 
     async def acall(
         self,

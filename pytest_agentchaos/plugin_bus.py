@@ -1,0 +1,1 @@
+"""pytest fixtures and markers for the message bus (``agentchaos_bus``)."""

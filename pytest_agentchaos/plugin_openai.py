@@ -1,0 +1,1 @@
+"""pytest fixtures and markers for OpenAI-SDK chaos and LLM cassettes."""
