@@ -269,12 +269,33 @@ def parse_fault(kind: str, arguments: Mapping[str, Any]) -> FaultSpec:
         raise ChaosConfigError(f"{kind}: {_explain(error, arguments)}") from None
 
 
+#: What each shared or kind-specific argument accepts, for error messages.
+_ALLOWED = {
+    "target": "an agent name or a glob such as 'pric*' or '*'",
+    "sender": "an agent name or a glob",
+    "receiver": "an agent name or a glob",
+    "at_call": "a call number >= 1, or a list of them",
+    "probability": "a number from 0 to 1",
+    "times": "a whole number >= 1",
+    "seconds": "a number of seconds >= 0",
+    "duration": "a number of seconds >= 0",
+    "retry_after": "a number of seconds >= 0",
+    "keep": "a fraction of the output to keep, between 0 and 1 (exclusive)",
+    "status": "an HTTP status from 400 to 599",
+    "copies": "a whole number >= 1",
+}
+
+
 def _explain(error: ValidationError, arguments: Mapping[str, Any]) -> str:
     problems = []
     for item in error.errors():
         name = str(item["loc"][0]) if item["loc"] else "?"
         value = arguments.get(name, item.get("input"))
-        problems.append(f"argument {name}={value!r}: {_allowed(item)}")
+        allowed = _ALLOWED.get(name)
+        rule = (
+            f"must be {allowed}" if allowed and item["type"] != "literal_error" else _allowed(item)
+        )
+        problems.append(f"argument {name}={value!r}: {rule}")
     return "; ".join(problems)
 
 

@@ -104,7 +104,9 @@ def __ac_factory(__ac_fn, __ac_name, __ac_opts{defaults}):
         __ac_run = _active
         if __ac_run is None:
             return {await_}__ac_fn({forward})
-        return {await_}__ac_run.{method}(__ac_name, __ac_fn, ({positional}), {{{keywords}}}, __ac_opts)
+        return {await_}__ac_run.{method}(
+            __ac_name, __ac_fn, ({positional}), {{{keywords}}}, __ac_opts
+        )
     return wrapper
 """
 
@@ -179,7 +181,7 @@ def _exact_wrapper(
     )
     namespace: dict[str, Any] = {}
     # Module globals, so the generated code reads the live `_active` of this module.
-    exec(compile(source, f"<agent {name}>", "exec"), globals(), namespace)  # noqa: S102
+    exec(compile(source, f"<agent {name}>", "exec"), globals(), namespace)
     wrapper: Callable[..., Any] = namespace["__ac_factory"](fn, name, options, *defaults.values())
     return wrapper
 

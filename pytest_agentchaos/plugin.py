@@ -298,12 +298,37 @@ def _faults_of(item: pytest.Item) -> tuple[tuple[FaultSpec, ...], dict[str, Any]
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     problems = []
     for item in items:
+        if FAULTS_KEY in item.stash:
+            continue
         try:
             item.stash[FAULTS_KEY] = _faults_of(item)
         except ChaosConfigError as error:
             problems.append(f"{item.nodeid}: {error}")
     if problems:
         raise pytest.UsageError("bad chaos marker arguments:\n  " + "\n  ".join(problems))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    # An xdist worker cannot stop the session with a UsageError (the controller reports an
+    # INTERNALERROR); a failed collection report stops it cleanly, naming the bad argument.
+    if not hasattr(collector.config, "workerinput") or report.failed:
+        return report
+    problems = []
+    for node in report.result:
+        if isinstance(node, pytest.Item):
+            try:
+                node.stash[FAULTS_KEY] = _faults_of(node)
+            except ChaosConfigError as error:
+                problems.append(f"{node.nodeid}: {error}")
+    if problems:
+        report.outcome = "failed"
+        report.longrepr = "bad chaos marker arguments:\n  " + "\n  ".join(problems)
+        report.result = []
+    return report
 
 
 # --------------------------------------------------------------------------- running

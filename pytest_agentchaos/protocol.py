@@ -24,6 +24,8 @@ from typing import TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from .errors import AgentChaosError
+
 PROTOCOL_VERSION = "1.0"
 
 JSONValue: TypeAlias = JsonValue
@@ -153,8 +155,7 @@ def write_json_schema(path: str | os.PathLike[str]) -> Path:
     return out
 
 
-# The name is fixed by the protocol spec, so the "Error" suffix rule is waived here.
-class ContractViolation(ValueError):  # noqa: N818
+class ContractViolation(AgentChaosError, ValueError):
     """A message that breaks the envelope contract; ``reason`` says which field and why."""
 
     def __init__(self, reason: str, raw: object) -> None:

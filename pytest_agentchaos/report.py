@@ -214,6 +214,9 @@ HEADERS = (
 )
 
 
+_ALIGN = ("left", "left", "left") + ("right",) * (len(HEADERS) - 3)
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -272,7 +275,13 @@ def render_text(report: Report) -> str:
         lines = ["no fault fired"]
     else:
         lines = [
-            tabulate(table_rows(report), headers=HEADERS, tablefmt="simple", disable_numparse=True)
+            tabulate(
+                table_rows(report),
+                headers=HEADERS,
+                tablefmt="simple",
+                disable_numparse=True,
+                colalign=_ALIGN,
+            )
         ]
     lines.append(summary_line(report))
     lines.extend(f"warning: {warning}" for warning in report.warnings)
