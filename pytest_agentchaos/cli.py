@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .errors import AgentChaosError
+from .outcomes import FaultResult
 from .store import DEFAULT_PATH, EventStore
 
 
@@ -26,6 +27,60 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _faults_of(path: str, session: str | None) -> list[FaultResult]:
+    with EventStore.open(path) as store:
+        return store.faults(session or store.latest_session())
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .compare import compare_faults
+
+    rows = compare_faults(
+        _faults_of(args.base, args.base_session),
+        _faults_of(args.head, args.head_session),
+        alpha=args.alpha,
+    )
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    def num(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
+        return "-" if value is None else f"{value * scale:.{digits}g}"
+
+    table = [
+        [
+            r.kind,
+            r.target,
+            pct(r.base_rate),
+            pct(r.head_rate),
+            num(r.rate_p),
+            num(r.base_mttr_p50_s, 1e3),
+            num(r.head_mttr_p50_s, 1e3),
+            num(r.mttr_p),
+            "REGRESSED" if r.regressed else "ok",
+        ]
+        for r in rows
+    ]
+    headers = [
+        "fault",
+        "target",
+        "base rate",
+        "head rate",
+        "p",
+        "base MTTR ms",
+        "head MTTR ms",
+        "p",
+        "verdict",
+    ]
+    print(tabulate(table, headers=headers, disable_numparse=True))
+    regressed = [r for r in rows if r.regressed]
+    for row in regressed:
+        print(f"regression: {row.kind} at {row.target}: {row.reason}")
+    return 1 if regressed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentchaos", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the report here (.json .md .csv .html); repeatable",
     )
     report.set_defaults(handler=_report)
+    compare = commands.add_parser(
+        "compare", help="did resilience regress from BASE to HEAD? (Fisher / Mann-Whitney U)"
+    )
+    compare.add_argument("base", help="event store of the baseline")
+    compare.add_argument("head", help="event store of the change")
+    compare.add_argument("--base-session", help="session id in BASE (default: the latest)")
+    compare.add_argument("--head-session", help="session id in HEAD (default: the latest)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    compare.set_defaults(handler=_compare)
     return parser
 
 
