@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 
 __all__ = ["ChatReply", "LocalOpenAIServer", "default_responder", "main"]
 
@@ -86,19 +86,16 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 so SDK clients keep connections alive and streams use chunked encoding.
     protocol_version = "HTTP/1.1"
-
-    @property
-    def _srv(self) -> _HTTPServer:
-        return cast(_HTTPServer, self.server)
+    server: _HTTPServer
 
     def setup(self) -> None:
         super().setup()
-        with self._srv.connections_lock:
-            self._srv.connections.add(self.request)
+        with self.server.connections_lock:
+            self.server.connections.add(self.request)
 
     def finish(self) -> None:
-        with self._srv.connections_lock:
-            self._srv.connections.discard(self.request)
+        with self.server.connections_lock:
+            self.server.connections.discard(self.request)
         super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -135,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._fail(400, f"Invalid JSON body: {exc}", "invalid_json")
             return
-        owner = self._srv.owner
+        owner = self.server.owner
         n = owner._record(body, {k.lower(): v for k, v in self.headers.items()})
         try:
             reply = owner._responder(body)
