@@ -6,6 +6,7 @@ a check of its meaning can catch it, as with a real model that is confidently wr
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,22 +34,30 @@ def plausible_wrong(value: Any, rng: random.Random, siblings: list[Any]) -> Any:
         step = max(1, round(abs(value) * rng.uniform(0.1, 0.5)))
         return value + step if rng.random() < 0.5 else value - step
     if isinstance(value, float):
-        if value == 0.0:
-            return round(rng.uniform(1.0, 10.0), 2)
-        factor = rng.uniform(0.1, 0.5) * (1 if rng.random() < 0.5 else -1)
-        return round(value * (1 + factor), 2) if round(value, 2) == value else value * (1 + factor)
+        return _wrong_float(value, rng)
     if isinstance(value, str):
         others = sorted({s for s in siblings if isinstance(s, str) and s and s != value})
         if others:
             return rng.choice(others)
         words = value.split()
-        if len(words) > 1:
-            rotated = words[1:] + words[:1]
-            return " ".join(rotated)
-        return value[::-1] if len(set(value)) > 1 else value + " (revised)"
+        changed = " ".join(words[1:] + words[:1]) if len(words) > 1 else value[::-1]
+        # Palindromes and repeated words survive a rotation unchanged.
+        return changed if changed != value else value + " (revised)"
     if isinstance(value, list) and value:
         return value[:-1] if len(value) > 1 else [*value, value[0]]
     return _MISSING
+
+
+def _wrong_float(value: float, rng: random.Random) -> float:
+    if value == 0.0:
+        return round(rng.uniform(1.0, 10.0), 2)
+    factor = rng.uniform(0.1, 0.5) * (1 if rng.random() < 0.5 else -1)
+    wrong = value * (1 + factor)
+    if round(value, 2) == value:  # a price-like value stays price-like
+        wrong = round(wrong, 2)
+        if wrong == value:  # too small to move at two decimals
+            wrong = round(value + (0.01 if factor > 0 else -0.01), 2)
+    return wrong
 
 
 def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -93,9 +102,9 @@ def _replace(value: Any, path: str, new: Any) -> Any:
     if isinstance(value, BaseModel):
         # model_copy skips validation on purpose: the model produced this value itself.
         return value.model_copy(update={head: child})
-    copied = dict(value)
+    copied = copy.copy(value)  # keeps the mapping's own type (defaultdict, OrderedDict ...)
     copied[head] = child
-    return type(value)(copied) if type(value) is not dict else copied
+    return copied
 
 
 def hallucinate(
@@ -168,7 +177,8 @@ def carries(value: Any, corruption: Corruption, depth: int = 4) -> bool:
         return any(carries(item, corruption, depth - 1) for item in mapping.values())
     if isinstance(value, list | tuple):
         return any(carries(item, corruption, depth - 1) for item in value)
-    if not corruption.path and isinstance(value, str | int | float):
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        # A corrupted field is often handed on alone (write_copy(offer["price"])).
         return bool(value == corruption.replacement)
     mapping = _as_mapping(value)
     return mapping is not None and any(carries(v, corruption, depth - 1) for v in mapping.values())

@@ -120,7 +120,8 @@ def _exact_wrapper(
     the exact parameters a call outside a chaos run stays near 3x a raw call.
     """
     try:
-        signature = inspect.signature(fn)
+        # Not through __wrapped__: an inner decorator may supply arguments itself.
+        signature = inspect.signature(fn, follow_wrapped=False)
     except (TypeError, ValueError):
         return None
     params: list[str] = []

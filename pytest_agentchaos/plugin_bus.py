@@ -1,1 +1,88 @@
-"""pytest fixtures and markers for the message bus (``agentchaos_bus``)."""
+"""pytest fixtures and markers for the message bus (``agentchaos_bus``).
+
+The bus is configured per test with ``@pytest.mark.chaos_bus(delivery=..., ack_timeout=...,
+max_redeliveries=..., validate=...)``; its message faults come from the ``chaos_<kind>`` markers
+that :mod:`pytest_agentchaos.plugin` already reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytest
+
+from .bus import BUS_OPTIONS, DELIVERY_MODES, MessageBus, check_bus_options
+from .errors import ChaosConfigError
+
+MARKER = "chaos_bus"
+OPTIONS_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}({', '.join(BUS_OPTIONS)}): how the agentchaos_bus fixture delivers "
+        f"(delivery: {' or '.join(DELIVERY_MODES)}; ack_timeout seconds; "
+        "max_redeliveries; validate: check message contracts)",
+    )
+
+
+def bus_options(marks: Iterable[pytest.Mark]) -> dict[str, Any]:
+    """The options of the ``chaos_bus`` markers of one test, the closest marker winning."""
+    merged: dict[str, Any] = {}
+    for mark in reversed(list(marks)):
+        if mark.args:
+            raise ChaosConfigError(
+                f"{MARKER} takes keyword arguments only ({', '.join(BUS_OPTIONS)}), "
+                f"got positional {mark.args!r}"
+            )
+        merged.update(mark.kwargs)
+    check_bus_options(merged, MARKER)
+    return merged
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problems = []
+    for item in items:
+        try:
+            item.stash[OPTIONS_KEY] = bus_options(item.iter_markers(MARKER))
+        except ChaosConfigError as error:
+            problems.append(f"{item.nodeid}: {error}")
+    _hide_bus_markers(items)
+    if problems:
+        raise pytest.UsageError("bad chaos_bus marker arguments:\n  " + "\n  ".join(problems))
+
+
+def _hide_bus_markers(items: list[pytest.Item]) -> None:
+    # plugin.py reads every chaos_* marker as a fault kind and rejects unknown ones; chaos_bus
+    # configures the fixture instead, and its options are in the item's stash by now.
+    seen: set[int] = set()
+    for item in items:
+        for node in item.listchain():
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if any(mark.name == MARKER for mark in node.own_markers):
+                node.own_markers[:] = [m for m in node.own_markers if m.name != MARKER]
+
+
+@pytest.fixture
+def agentchaos_bus(request: pytest.FixtureRequest) -> Iterator[MessageBus]:
+    """An in-process message bus whose deliveries pass through this test's message faults.
+
+    Configure it with ``@pytest.mark.chaos_bus(delivery="at_least_once", ...)``; it is closed
+    (delayed deliveries cancelled) when the test ends.
+    """
+    options = request.node.stash.get(OPTIONS_KEY, None)
+    if options is None:  # an item that was not collected the usual way
+        try:
+            options = bus_options(request.node.iter_markers(MARKER))
+        except ChaosConfigError as error:
+            raise pytest.UsageError(f"{request.node.nodeid}: {error}") from None
+    bus = MessageBus(**options)
+    try:
+        yield bus
+    finally:
+        bus.close()

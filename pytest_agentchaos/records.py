@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .corruption import Corruption
-from .faults import FaultSpec
+from .faults import Effect, FaultSpec
 from .outcomes import FaultResult, classify
 
 
@@ -25,7 +25,16 @@ class Firing:
     detected_by: str | None = None
     propagation: int = 0
     corruption: Corruption | None = None
+    corrupted: bool = False  # a corrupting fault that found nothing to corrupt had no effect
     detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effect(self) -> Effect:
+        """The spec's effect, except that a corruption that corrupted nothing only disturbed."""
+        effect = self.spec.effect
+        if effect is Effect.CORRUPTION and not self.corrupted:
+            return Effect.DISTURBANCE
+        return effect
 
     def freeze(self, run_id: str) -> FaultResult:
         params = self.spec.params()
@@ -41,7 +50,7 @@ class Firing:
             injected_ns=self.injected_ns,
             detected_ns=self.detected_ns,
             recovered_ns=self.recovered_ns,
-            outcome=classify(self.spec.effect, self.detected_ns, self.recovered_ns),
+            outcome=classify(self.effect, self.detected_ns, self.recovered_ns),
             strategy=self.strategy,
             detected_by=self.detected_by,
             propagation=self.propagation,

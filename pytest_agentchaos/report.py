@@ -184,7 +184,7 @@ def build_report(
         for run in runs
     ]
     warnings = [
-        f"{row['nodeid']}: {row['payload'].strip(chr(34))} never fired"
+        f"{row['nodeid']}: {json.loads(row['payload'])} never fired"
         for row in events_of_kind(store, "fault_never_fired", session_id)
     ]
     return Report(

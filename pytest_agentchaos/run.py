@@ -6,13 +6,16 @@ the CLI and the experiment runner drive it the same way the plugin does.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import CallOptions, Prelude, apply_after, effect_key, prepare
+from .errors import InjectedFault
 from .faults import AGENT_CALL_KINDS, FaultSpec
 from .outcomes import FaultResult
 from .records import EventTuple, Firing
@@ -79,6 +82,7 @@ class ChaosRun:
         self.events: list[EventTuple] = []
         self.firings: list[Firing] = []
         self.calls: dict[str, int] = {}
+        self._counters: dict[str, Iterator[int]] = {}
         self._recover_hook = recover
         self._specs: list[FaultSpec] = []
         self._fired: list[int] = []
@@ -88,8 +92,9 @@ class ChaosRun:
         self._hidden: list[Firing] = []  # corruptions nothing has detected yet
         self._corruptions: list[Firing] = []
         self._effects: dict[str, Any] = {}
-        self._strategy: str | None = None
-        self._recovering = 0
+        # Per thread and per asyncio task: a recovery in one must not silence failures of
+        # agents running concurrently in another.
+        self._strategy: ContextVar[str | None] = ContextVar("agentchaos_strategy", default=None)
         self._lock = threading.RLock()
         self.cancelled = threading.Event()
         self.started_ns = _now()
@@ -155,28 +160,39 @@ class ChaosRun:
 
     def corrupted(self, firing: Firing) -> None:
         """``firing`` handed on a corrupted value that nothing has detected yet."""
+        firing.corrupted = True
         with self._lock:
             self._hidden.append(firing)
             self._corruptions.append(firing)
 
     # -------------------------------------------------------- detection and recovery
-    def detect(self, reason: str, *, fault_id: str | None = None, target: str | None = None) -> int:
-        """A failure surfaced: mark the firing ``fault_id`` and every hidden corruption (of
-        ``target`` only, when given) detected now. Returns how many firings were marked."""
+    def detect(
+        self,
+        reason: str,
+        *,
+        fault_id: str | None = None,
+        target: str | None = None,
+        hidden: bool = True,
+    ) -> int:
+        """A failure surfaced now: mark the firing ``fault_id`` detected and, with ``hidden``,
+        every corruption nothing had detected yet (of ``target`` only, when given).
+
+        Returns how many firings were newly marked.
+        """
         now = _now()
         marked = 0
         with self._lock:
             chosen = [self._by_id[fault_id]] if fault_id in self._by_id else []
-            still_hidden = []
-            for firing in self._hidden:
-                if target is None or firing.target == target:
-                    chosen.append(firing)
-                else:
-                    still_hidden.append(firing)
-            self._hidden = still_hidden
+            if hidden:
+                keep: list[Firing] = []
+                for firing in self._hidden:
+                    (chosen if target is None or firing.target == target else keep).append(firing)
+                self._hidden = keep
             for firing in chosen:
                 if firing.detected_ns is not None:
                     continue
+                if firing in self._hidden:
+                    self._hidden.remove(firing)
                 firing.detected_ns, firing.detected_by = now, reason
                 self._pending.setdefault(firing.target, []).append(firing)
                 self.events.append((now, firing.target, "fault_detected", firing.fault_id, reason))
@@ -190,9 +206,10 @@ class ChaosRun:
         now = _now()
         with self._lock:
             for firing in self._pending.pop(target, ()):
-                firing.recovered_ns, firing.strategy = now, self._strategy
+                strategy = self._strategy.get()
+                firing.recovered_ns, firing.strategy = now, strategy
                 self.events.append(
-                    (now, target, "fault_recovered", firing.fault_id, {"strategy": self._strategy})
+                    (now, target, "fault_recovered", firing.fault_id, {"strategy": strategy})
                 )
 
     def _failed(self, name: str, number: int, error: BaseException) -> None:
@@ -200,87 +217,95 @@ class ChaosRun:
         self.events.append(
             (_now(), name, "call_error", fault_id, {"call": number, "error": _describe(error)})
         )
-        self.detect(f"{type(error).__name__} in {name}", fault_id=fault_id)
+        if isinstance(error, InjectedFault):
+            # An injected failure is no check of anyone's output: it detects only itself.
+            self.detect(
+                f"{type(error).__name__} in {name}", fault_id=fault_id, target=name, hidden=False
+            )
+        else:
+            self.detect(f"{type(error).__name__} in {name}")
 
     def _strategies_apply(self) -> bool:
         return (
             bool(self.settings.strategies)
             and self._recover_hook is not None
-            and not self._recovering
+            and self._strategy.get() is None  # failures inside a recovery are not recovered
+        )
+
+    def _ask(self, failure: Failure, strategy: str) -> Any:
+        self.record(failure.agent, "recovery_attempt", _fid(failure), {"strategy": strategy})
+        assert self._recover_hook is not None
+        return self._recover_hook(failure, strategy)
+
+    def _declined(self, failure: Failure, strategy: str, outcome: Any) -> bool:
+        """Whether the strategy gave no usable answer (and record why, if it was broken)."""
+        if outcome is None:
+            return True
+        if isinstance(outcome, Recovery):
+            return False
+        self._broken(failure, strategy, f"returned {outcome!r}, not a Recovery")
+        return True
+
+    def _broken(self, failure: Failure, strategy: str, problem: str) -> None:
+        # A broken strategy must not hide the agent's own failure: note it, try the next one.
+        self.record(
+            failure.agent, "recovery_error", _fid(failure), {"strategy": strategy, "error": problem}
         )
 
     def _recover(self, failure: Failure) -> Recovery | None:
-        assert self._recover_hook is not None
-        self._recovering += 1
-        try:
-            for strategy in self.settings.strategies:
-                self._strategy = strategy
-                self.record(
-                    failure.agent, "recovery_attempt", _fid(failure), {"strategy": strategy}
-                )
-                try:
-                    outcome = self._recover_hook(failure, strategy)
-                except Exception as error:  # a broken strategy must not hide the failure
-                    self.record(
-                        failure.agent,
-                        "recovery_error",
-                        _fid(failure),
-                        {"strategy": strategy, "error": _describe(error)},
-                    )
-                    continue
-                if outcome is not None:
-                    assert isinstance(outcome, Recovery), (
-                        f"strategy {strategy} returned {outcome!r}"
-                    )
-                    return self._recovered(failure, strategy, outcome)
-            self.record(failure.agent, "recovery_failed", _fid(failure))
-            return None
-        finally:
-            self._recovering -= 1
-            self._strategy = None
+        for strategy in self.settings.strategies:
+            token = self._strategy.set(strategy)
+            try:
+                outcome = self._ask(failure, strategy)
+            except Exception as error:
+                self._broken(failure, strategy, _describe(error))
+                continue
+            finally:
+                self._strategy.reset(token)
+            if not self._declined(failure, strategy, outcome):
+                return self._recovered(failure, strategy, outcome)
+        self.record(failure.agent, "recovery_failed", _fid(failure))
+        return None
 
     async def _arecover(self, failure: Failure) -> Recovery | None:
-        assert self._recover_hook is not None
-        self._recovering += 1
-        try:
-            for strategy in self.settings.strategies:
-                self._strategy = strategy
-                self.record(
-                    failure.agent, "recovery_attempt", _fid(failure), {"strategy": strategy}
-                )
-                try:
-                    outcome = self._recover_hook(failure, strategy)
-                    if isinstance(outcome, Awaitable):
-                        outcome = await outcome
-                except Exception as error:
-                    self.record(
-                        failure.agent,
-                        "recovery_error",
-                        _fid(failure),
-                        {"strategy": strategy, "error": _describe(error)},
-                    )
-                    continue
-                if outcome is not None:
-                    return self._recovered(failure, strategy, outcome)
-            self.record(failure.agent, "recovery_failed", _fid(failure))
-            return None
-        finally:
-            self._recovering -= 1
-            self._strategy = None
+        for strategy in self.settings.strategies:
+            token = self._strategy.set(strategy)
+            try:
+                outcome = self._ask(failure, strategy)
+                if isinstance(outcome, Awaitable):
+                    outcome = await outcome
+            except Exception as error:
+                self._broken(failure, strategy, _describe(error))
+                continue
+            finally:
+                self._strategy.reset(token)
+            if not self._declined(failure, strategy, outcome):
+                return self._recovered(failure, strategy, outcome)
+        self.record(failure.agent, "recovery_failed", _fid(failure))
+        return None
 
     def _recovered(self, failure: Failure, strategy: str, outcome: Recovery) -> Recovery:
+        token = self._strategy.set(strategy)
+        try:
+            self.complete(failure.agent)
+        finally:
+            self._strategy.reset(token)
         self.record(
             failure.agent,
             "recovery_succeeded",
             _fid(failure),
             {"strategy": strategy, "detail": outcome.detail},
         )
-        self.complete(failure.agent)
         return outcome
 
     # ------------------------------------------------------------------- agent calls
+    def _counter(self, name: str) -> Iterator[int]:
+        with self._lock:
+            return self._counters.setdefault(name, itertools.count(1))
+
     def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
-        number = self.calls[name] = self.calls.get(name, 0) + 1
+        counter = self._counters.get(name) or self._counter(name)
+        number = self.calls[name] = next(counter)
         indices = self._agent_faults.get(name)
         return number, self._index(name) if indices is None else indices
 
@@ -324,8 +349,8 @@ class ChaosRun:
         owner: object = None,
     ) -> Any:
         """Run one call of agent ``name`` under this run's faults (the sync path)."""
-        calls = self.calls
-        number = calls[name] = calls.get(name, 0) + 1
+        counter = self._counters.get(name) or self._counter(name)
+        number = self.calls[name] = next(counter)  # next() is atomic: threads get distinct numbers
         indices = self._agent_faults.get(name)
         if indices is None:
             indices = self._index(name)
@@ -364,8 +389,8 @@ class ChaosRun:
             return self._replay(name, number, key)
         if self._corruptions:
             self._received(name, args, kwargs)
-        plan = self._plan(name, number, indices) if indices else None
         self.events.append((_now(), name, "call_start", None, number))
+        plan = self._plan(name, number, indices) if indices else None
         try:
             if plan:
                 prelude = prepare(self, plan, fn, args, owner)
@@ -442,8 +467,8 @@ class ChaosRun:
             return self._replay(name, number, key)
         if self._corruptions:
             self._received(name, args, kwargs)
-        plan = self._plan(name, number, indices) if indices else None
         self.events.append((_now(), name, "call_start", None, number))
+        plan = self._plan(name, number, indices) if indices else None
         try:
             if plan:
                 prelude: Prelude = prepare(self, plan, fn, args, owner)

@@ -6,6 +6,7 @@ deadline, retry) resolve command line > ``chaos_settings`` marker > ``agentchaos
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +21,17 @@ from .store import DEFAULT_PATH
 TEST_SETTING_KEYS = ("strategy", "deadline", "retry_attempts", "retry_backoff")
 
 
+MAX_SEED = 2**63 - 1  # SQLite's INTEGER
+
+
 def parse_seed(value: object, source: str = "--chaos-seed") -> int:
+    allowed = f"must be a whole number from 0 to {MAX_SEED}"
     try:
         seed = int(str(value).strip())
     except ValueError:
-        raise ChaosConfigError(f"{source}={value!r}: must be a whole number >= 0") from None
-    if seed < 0:
-        raise ChaosConfigError(f"{source}={value!r}: must be a whole number >= 0")
+        raise ChaosConfigError(f"{source}={value!r}: {allowed}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise ChaosConfigError(f"{source}={value!r}: {allowed}")
     return seed
 
 
@@ -55,9 +60,11 @@ def parse_seconds(value: object, source: str, *, positive: bool = False) -> floa
     try:
         seconds = float(str(value).strip())
     except ValueError:
-        raise ChaosConfigError(f"{source}={value!r}: must be a number of seconds {bound}") from None
-    if seconds < 0 or (positive and seconds == 0) or seconds != seconds:
-        raise ChaosConfigError(f"{source}={value!r}: must be a number of seconds {bound}")
+        raise ChaosConfigError(
+            f"{source}={value!r}: must be a finite number of seconds {bound}"
+        ) from None
+    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
+        raise ChaosConfigError(f"{source}={value!r}: must be a finite number of seconds {bound}")
     return seconds
 
 
