@@ -317,17 +317,25 @@ class _Attempt:
     hold: bool = False
 
 
+#: An armed fault selecting a delivery: (schedule index, spec, kind, whether it may not apply).
+_Selected: TypeAlias = tuple[int, MessageFault, str, bool]
+
+
 @dataclass
 class _RunState:
-    """The bus's bookkeeping for one chaos run: counters and partitions."""
+    """The bus's bookkeeping for one chaos run: counters, partitions, which faults select what."""
 
     counts: dict[tuple[int, str], int] = field(default_factory=dict)
     partitions: dict[str, tuple[int, Firing]] = field(default_factory=dict)
     healed: dict[str, list[Firing]] = field(default_factory=dict)
-    specs: list[tuple[int, MessageFault]] = field(default_factory=list)
     armed_count: int = -1
+    specs: list[tuple[int, MessageFault]] = field(default_factory=list)
+    selected: dict[tuple[str, str, str], list[_Selected]] = field(default_factory=dict)
 
-    def ordered(self, run: ChaosRun) -> list[tuple[int, MessageFault]]:
+    def selecting(
+        self, run: ChaosRun, sender: str, receiver: str, message_type: str
+    ) -> list[_Selected]:
+        """The armed message faults that select this delivery, in the order they act."""
         count = len(run.faults)
         if count != self.armed_count:  # a fault may be armed mid-test (agentchaos.inject)
             self.armed_count = count
@@ -335,12 +343,17 @@ class _RunState:
                 ((i, s) for i, s in run.armed(MESSAGE_FAULT_KINDS) if isinstance(s, MessageFault)),
                 key=lambda item: (_FAULT_ORDER[item[1].kind], item[0]),
             )
-        return self.specs
-
-    def count(self, index: int, link: str) -> int:
-        number = self.counts.get((index, link), 0) + 1
-        self.counts[(index, link)] = number
-        return number
+            self.selected.clear()
+        key = (sender, receiver, message_type)
+        found = self.selected.get(key)
+        if found is None:
+            found = [
+                (i, s, s.kind, isinstance(s, PartitionFault | WrongHandoffFault))
+                for i, s in self.specs
+                if _selects(s, sender, receiver, message_type)
+            ]
+            self.selected[key] = found
+        return found
 
 
 # ------------------------------------------------------------------------------- the bus
@@ -528,18 +541,14 @@ class MessageBus:
         for _, job in scheduled:
             job.cancel()
         for attempt in [attempt for attempt, _ in scheduled] + held:
-            run = attempt.run
+            run, exchange = attempt.run, attempt.exchange
             if run is not None and not run.cancelled.is_set():
-                exchange = attempt.exchange
-                run.record(
-                    exchange.sender,
-                    "message_discarded",
-                    None,
-                    exchange.payload(reason="bus closed before delivery"),
-                )
+                _note(run, exchange.sender, "message_discarded", exchange, reason="bus closed")
 
     # ----------------------------------------------------------------- accepting input
     def _parse(self, raw: object) -> Message:
+        if not self.validate and isinstance(raw, Message):
+            return raw
         try:
             return validate_message(cast(Any, dict(raw) if _is_mapping(raw) else raw))
         except ContractViolation as error:
@@ -557,12 +566,8 @@ class MessageBus:
             return self._parse(raw)
         except ContractViolation as error:
             if run is not None:
-                run.record(
-                    _sender_of(raw),
-                    "message_rejected",
-                    None,
-                    {"at": "send", "reason": error.reason},
-                )
+                payload = {"at": "send", "reason": error.reason}
+                run.record(_sender_of(raw), "message_rejected", None, payload)
             raise
 
     def _point_to_point(
@@ -576,12 +581,8 @@ class MessageBus:
                 f"{message.header.type.value} {message.header.message_id}); registered: {known}"
             )
             if run is not None:
-                run.record(
-                    message.header.sender,
-                    "message_rejected",
-                    None,
-                    {"at": "send", "reason": reason},
-                )
+                payload = {"at": "send", "reason": reason}
+                run.record(message.header.sender, "message_rejected", None, payload)
             raise DeliveryError(reason)
         return self._exchange(message, receiver, None, waiter=waiter)
 
@@ -620,8 +621,7 @@ class MessageBus:
     def _transmit(
         self, run: ChaosRun | None, exchange: _Exchange, deadline: float | None = None
     ) -> None:
-        if run is not None:
-            run.record(exchange.sender, "message_sent", None, exchange.payload())
+        _note(run, exchange.sender, "message_sent", exchange)
         while True:
             attempt = self._plan(run, exchange)
             self._dispatch(attempt)
@@ -636,8 +636,7 @@ class MessageBus:
     async def _atransmit(
         self, run: ChaosRun | None, exchange: _Exchange, deadline: float | None = None
     ) -> None:
-        if run is not None:
-            run.record(exchange.sender, "message_sent", None, exchange.payload())
+        _note(run, exchange.sender, "message_sent", exchange)
         while True:
             attempt = self._plan(run, exchange)
             await self._adispatch(attempt)
@@ -651,22 +650,23 @@ class MessageBus:
         """No acknowledgement came: surface what acted on the attempt; whether to try again."""
         exchange, run = attempt.exchange, attempt.run
         if run is not None:
-            _surface(
-                run,
-                attempt.firings,
-                f"no ack from {attempt.receiver} within {self.ack_timeout:g} s",
-            )
+            reason = f"no ack from {attempt.receiver} within {self.ack_timeout:g} s"
+            _surface(run, attempt.firings, reason)
         over = deadline is not None and time.monotonic() >= deadline
         if exchange.attempt >= self.max_redeliveries or over or self._closed:
-            if run is not None:
-                payload = exchange.payload(attempts=exchange.attempt + 1)
-                run.record(exchange.sender, "message_undelivered", None, payload)
+            attempts = exchange.attempt + 1
+            _note(run, exchange.sender, "message_undelivered", exchange, attempts=attempts)
             return False
         exchange.attempt += 1
-        if run is not None:
-            fault_id = attempt.firings[0].fault_id if attempt.firings else None
-            payload = exchange.payload(attempt=exchange.attempt)
-            run.record(exchange.sender, "message_redelivered", fault_id, payload)
+        fault_id = attempt.firings[0].fault_id if attempt.firings else None
+        _note(
+            run,
+            exchange.sender,
+            "message_redelivered",
+            exchange,
+            fault_id,
+            attempt=exchange.attempt,
+        )
         return True
 
     def _answer(
@@ -684,9 +684,7 @@ class MessageBus:
         reason = f"no reply from {exchange.receiver!r} to {what} within {timeout:g} s"
         if run is not None:
             _surface(run, exchange.trace, reason)
-            run.record(
-                exchange.sender, "request_timeout", None, exchange.payload(timeout_s=timeout)
-            )
+            _note(run, exchange.sender, "request_timeout", exchange, timeout_s=timeout)
         kinds = sorted({firing.spec.kind for firing in exchange.trace})
         raise DeliveryTimeout(
             reason + (f" (message faults on this exchange: {', '.join(kinds)})" if kinds else ""),
@@ -705,22 +703,24 @@ class MessageBus:
             if self._run is not run:
                 self._run, self._state = run, _RunState()
             state = self._state
-            specs = state.ordered(run)
-            if not specs and not state.partitions:
-                return attempt
             header = exchange.message.header
             sender, receiver, link = header.sender, exchange.receiver, exchange.link
+            selected = state.selecting(run, sender, receiver, header.type)
             if state.partitions:
                 self._cut_off(run, state, attempt, sender, receiver)
-            kinds_fired: set[str] = set()
-            for index, spec in specs:
-                if not _selects(spec, sender, receiver, header.type.value):
+            if not selected:
+                return attempt
+            counts, acted = state.counts, set()
+            for index, spec, kind, precheck in selected:
+                key = (index, link)
+                number = counts[key] = counts.get(key, 0) + 1
+                if attempt.lost or kind in acted:
                     continue
-                number = state.count(index, link)
-                if attempt.lost or spec.kind in kinds_fired:
+                if precheck and not self._can_act(state, attempt, spec):
                     continue
-                if self._apply(run, state, attempt, index, spec, number):
-                    kinds_fired.add(spec.kind)
+                if run.decide(index, link, number):
+                    self._act(run, state, attempt, index, spec, number)
+                    acted.add(kind)
         return attempt
 
     def _cut_off(
@@ -740,12 +740,35 @@ class MessageBus:
             attempt.lost = True
             attempt.firings.append(firing)
             attempt.exchange.trace.append(firing)
+            exchange = attempt.exchange
             reason = f"partition: {agent} is cut off"
-            payload = attempt.exchange.payload(reason=reason, attempt=attempt.exchange.attempt)
-            run.record(sender, "message_dropped", firing.fault_id, payload)
+            _note(run, sender, "message_dropped", exchange, firing.fault_id, reason=reason)
             return
 
-    def _apply(
+    def _can_act(self, state: _RunState, attempt: _Attempt, spec: MessageFault) -> bool:
+        """Whether ``spec`` could act on this delivery at all (asked before the schedule is)."""
+        if isinstance(spec, PartitionFault):
+            return self._cut_agent(attempt, spec) not in state.partitions
+        if isinstance(spec, WrongHandoffFault) and spec.to is None:
+            return bool(self._others(attempt))  # nobody else to hand it to: it cannot act
+        return True
+
+    def _cut_agent(self, attempt: _Attempt, spec: PartitionFault) -> str:
+        """The agent a partition cuts off: the receiver, unless ``target`` names only the sender."""
+        sender, receiver = attempt.exchange.sender, attempt.exchange.receiver
+        if spec.target != "*" and not spec.matches(receiver) and spec.matches(sender):
+            return sender
+        return receiver
+
+    def _others(self, attempt: _Attempt) -> list[str]:
+        exchange = attempt.exchange
+        return [
+            name
+            for name in self._receivers(exchange.topic)
+            if name not in (exchange.sender, exchange.receiver)
+        ]
+
+    def _act(
         self,
         run: ChaosRun,
         state: _RunState,
@@ -753,78 +776,46 @@ class MessageBus:
         index: int,
         spec: MessageFault,
         number: int,
-    ) -> bool:
+    ) -> None:
+        """``spec`` fired on this delivery attempt: record it and do what it does."""
         exchange = attempt.exchange
         sender, link = exchange.sender, exchange.link
-        target = link
-        if isinstance(spec, PartitionFault):
-            target = _partitioned_agent(spec, sender, exchange.receiver)
-            if target in state.partitions:
-                return False
-        candidates: list[str] = []
-        if isinstance(spec, WrongHandoffFault) and spec.to is None:
-            candidates = [
-                a for a in self._receivers(exchange.topic) if a not in (sender, exchange.receiver)
-            ]
-            if not candidates:
-                return False  # nobody else to hand it to: this fault cannot act here
-        if not run.decide(index, link, number):
-            return False
+        target = self._cut_agent(attempt, spec) if isinstance(spec, PartitionFault) else link
         firing = run.fire(spec, target, number)
         attempt.firings.append(firing)
         exchange.trace.append(firing)
         rng = rng_for(run.seed, "bus", index, link, number)
-        payload = exchange.payload(attempt=exchange.attempt)
+        fid = firing.fault_id
         if isinstance(spec, PartitionFault):
             state.partitions[target] = (firing.injected_ns + int(spec.duration * 1e9), firing)
             firing.detail["link"] = link
-            run.record(
-                target,
-                "partition_started",
-                firing.fault_id,
-                {"duration_s": spec.duration, "link": link},
-            )
+            payload = {"duration_s": spec.duration, "link": link}
+            run.record(target, "partition_started", fid, payload)
             attempt.lost = True
-            run.record(
-                sender,
-                "message_dropped",
-                firing.fault_id,
-                {**payload, "reason": f"partition: {target} is cut off"},
-            )
+            reason = f"partition: {target} is cut off"
+            _note(run, sender, "message_dropped", exchange, fid, reason=reason)
         elif isinstance(spec, MessageDropFault):
             attempt.lost = True
-            run.record(
-                sender, "message_dropped", firing.fault_id, {**payload, "reason": "message_drop"}
-            )
+            _note(run, sender, "message_dropped", exchange, fid, reason="message_drop")
         elif isinstance(spec, WrongHandoffFault):
-            attempt.receiver = spec.to if spec.to is not None else rng.choice(candidates)
+            attempt.receiver = spec.to if spec.to is not None else rng.choice(self._others(attempt))
             firing.detail["delivered_to"] = attempt.receiver
-            run.record(attempt.receiver, "message_misrouted", firing.fault_id, payload)
+            _note(run, attempt.receiver, "message_misrouted", exchange, fid)
         elif isinstance(spec, MessageCorruptFault):
             attempt.wire, firing.corruption = garble(exchange.message, spec.field, rng)
             attempt.corrupt = firing
-            firing.detail["path"] = firing.corruption.path
+            firing.detail["path"] = path = firing.corruption.path
             run.corrupted(firing)
-            run.record(
-                sender,
-                "message_corrupted",
-                firing.fault_id,
-                {**payload, "path": firing.corruption.path},
-            )
+            _note(run, sender, "message_corrupted", exchange, fid, path=path)
         elif isinstance(spec, MessageDuplicateFault):
             attempt.copies = spec.copies
-            run.record(
-                sender, "message_duplicated", firing.fault_id, {**payload, "copies": spec.copies}
-            )
+            _note(run, sender, "message_duplicated", exchange, fid, copies=spec.copies)
         elif isinstance(spec, MessageDelayFault):
             attempt.delay_s = spec.seconds
-            run.record(
-                sender, "message_delayed", firing.fault_id, {**payload, "seconds": spec.seconds}
-            )
+            _note(run, sender, "message_delayed", exchange, fid, seconds=spec.seconds)
         elif isinstance(spec, MessageReorderFault):
             attempt.hold = True
-            run.record(sender, "message_held", firing.fault_id, payload)
-        return True
+            _note(run, sender, "message_held", exchange, fid)
 
     def _receivers(self, topic: str | None) -> list[str]:
         if topic is None:
@@ -966,8 +957,7 @@ class MessageBus:
         sink = exchange.sink
         if sink is not None and attempt.receiver == exchange.receiver:
             if not sink.open:  # the request timed out already
-                if run is not None:
-                    run.record(attempt.receiver, "reply_unclaimed", None, exchange.payload())
+                _note(run, attempt.receiver, "reply_unclaimed", exchange)
                 if exchange.acked is not None:
                     exchange.acked.set()
                 return None
@@ -975,11 +965,9 @@ class MessageBus:
         else:
             handler = self._handler_of(attempt.receiver, exchange.topic)
         if handler is None:
-            if run is not None:
-                reason = f"no agent is registered as {attempt.receiver!r}"
-                run.record(
-                    exchange.sender, "message_dropped", None, exchange.payload(reason=reason)
-                )
+            reason = f"no agent is registered as {attempt.receiver!r}"
+            fid = attempt.firings[0].fault_id if attempt.firings else None
+            _note(run, exchange.sender, "message_dropped", exchange, fid, reason=reason)
             return None
         if run is not None:
             extra: dict[str, object] = {"attempt": exchange.attempt}
@@ -987,7 +975,7 @@ class MessageBus:
                 extra["copy"] = copy
             if attempt.receiver != exchange.receiver:
                 extra["delivered_to"] = attempt.receiver
-            run.record(attempt.receiver, "message_delivered", None, exchange.payload(**extra))
+            _note(run, attempt.receiver, "message_delivered", exchange, **extra)
         return message, handler
 
     def _check_wire(self, attempt: _Attempt) -> Message | None:
@@ -1001,18 +989,17 @@ class MessageBus:
             return Message.model_validate(attempt.wire)
         except (ContractViolation, ValidationError) as error:
             reason = error.reason if isinstance(error, ContractViolation) else str(error)
-            exchange = attempt.exchange
-            run.record(
-                attempt.receiver,
+            receiver, fid = attempt.receiver, firing.fault_id
+            _note(
+                run,
+                receiver,
                 "message_rejected",
-                firing.fault_id,
-                exchange.payload(at="receive", reason=reason),
+                attempt.exchange,
+                fid,
+                at="receive",
+                reason=reason,
             )
-            run.detect(
-                f"contract check at {attempt.receiver}: {reason}",
-                fault_id=firing.fault_id,
-                target=_ONLY_THIS_FIRING,
-            )
+            _surface(run, [firing], f"contract check at {receiver}: {reason}")
             return None
 
     def _handler_of(self, name: str, topic: str | None) -> Handler | None:
@@ -1032,13 +1019,10 @@ class MessageBus:
             header.message_id,
             _describe(error),
         )
+        _note(run, attempt.receiver, "message_failed", exchange, error=_describe(error))
         if run is not None:
-            payload = exchange.payload(error=_describe(error))
-            run.record(attempt.receiver, "message_failed", None, payload)
-            reason = (
-                f"{attempt.receiver} raised {type(error).__name__} handling {header.type.value}"
-            )
-            _surface(run, attempt.firings, reason)
+            what = f"{type(error).__name__} handling {header.type.value}"
+            _surface(run, attempt.firings, f"{attempt.receiver} raised {what}")
         if exchange.waiter is not None:
             exchange.waiter.fail(error)
 
@@ -1054,29 +1038,21 @@ class MessageBus:
         if result is None:
             return None
         if exchange.is_reply:
-            if run is not None:
-                run.record(
-                    attempt.receiver,
-                    "reply_unclaimed",
-                    None,
-                    exchange.payload(reason="a reply to a reply is not sent"),
-                )
+            reason = "a reply to a reply is not sent"
+            _note(run, attempt.receiver, "reply_unclaimed", exchange, reason=reason)
             return None
         try:
             reply = self._reply(message, result, attempt.receiver)
         except ContractViolation as error:
-            if run is not None:
-                payload = exchange.payload(at="reply", reason=error.reason)
-                run.record(attempt.receiver, "message_rejected", None, payload)
+            reason = error.reason
+            _note(run, attempt.receiver, "message_rejected", exchange, at="reply", reason=reason)
             if exchange.waiter is not None:
                 exchange.waiter.fail(error)
             return None
         receiver = reply.header.receiver
         if exchange.waiter is None and receiver not in self._handlers:
-            if run is not None:
-                run.record(
-                    attempt.receiver, "reply_unclaimed", None, {"id": reply.header.message_id}
-                )
+            reason = f"{receiver!r}, who sent {exchange.message.header.message_id}, has no handler"
+            _note(run, attempt.receiver, "reply_unclaimed", exchange, reason=reason)
             return None
         return self._exchange(
             reply, receiver, None, sink=exchange.waiter, trace=exchange.trace, is_reply=True
@@ -1136,11 +1112,18 @@ def _selects(spec: MessageFault, sender: str, receiver: str, message_type: str) 
     )
 
 
-def _partitioned_agent(spec: PartitionFault, sender: str, receiver: str) -> str:
-    """The agent a partition cuts off: the receiver, unless ``target`` names only the sender."""
-    if spec.target != "*" and not spec.matches(receiver) and spec.matches(sender):
-        return sender
-    return receiver
+def _note(
+    run: ChaosRun | None,
+    agent: str,
+    kind: str,
+    exchange: _Exchange,
+    fault_id: str | None = None,
+    /,
+    **extra: object,
+) -> None:
+    """Record a message event: the message's id, type, sender, receiver (topic) and ``extra``."""
+    if run is not None:
+        run.record(agent, kind, fault_id, exchange.payload(**extra))
 
 
 def _surface(run: ChaosRun, firings: Iterable[Firing], reason: str) -> None:

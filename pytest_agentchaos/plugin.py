@@ -29,6 +29,7 @@ from .settings import (
     parse_seconds,
     parse_seed,
     parse_strategies,
+    resolve_run_settings,
 )
 from .store import DEFAULT_PATH, EventStore
 
@@ -39,6 +40,8 @@ SESSION_KEY = pytest.StashKey[ChaosSession]()
 FAULTS_KEY = pytest.StashKey[tuple[tuple[FaultSpec, ...], dict[str, Any]]]()
 OUTCOME_KEY = pytest.StashKey[str]()
 REPETITION_FIXTURE = "_agentchaos_repetition"
+#: chaos_* markers that configure fixtures of the sibling plugins, not faults.
+SIBLING_MARKERS = frozenset({"chaos_bus", "chaos_cassette"})
 
 OPTIONS: tuple[tuple[str, str, str], ...] = (
     # (option, ini key, help)
@@ -263,7 +266,7 @@ def _faults_of(item: pytest.Item) -> tuple[tuple[FaultSpec, ...], dict[str, Any]
     settings: dict[str, Any] = {}
     # closest marker last, so a test's own settings win over its class's and module's
     for mark in reversed(list(item.iter_markers())):
-        if not mark.name.startswith("chaos_"):
+        if not mark.name.startswith("chaos_") or mark.name in SIBLING_MARKERS:
             continue
         kind = mark.name[len("chaos_") :]
         if kind == "settings":
@@ -295,15 +298,23 @@ def _faults_of(item: pytest.Item) -> tuple[tuple[FaultSpec, ...], dict[str, Any]
     return tuple(faults), settings
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _check_items(items: list[pytest.Item], session: ChaosSession | None) -> list[str]:
+    """Parse every item's chaos markers once; the problems, each naming its test."""
     problems = []
     for item in items:
-        if FAULTS_KEY in item.stash:
-            continue
         try:
-            item.stash[FAULTS_KEY] = _faults_of(item)
+            if FAULTS_KEY not in item.stash:
+                item.stash[FAULTS_KEY] = _faults_of(item)
+            if session is not None:
+                strategies = item.stash[FAULTS_KEY][1].get("strategy", ())
+                session.registry.validate(tuple(strategies))
         except ChaosConfigError as error:
             problems.append(f"{item.nodeid}: {error}")
+    return problems
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problems = _check_items(items, config.stash.get(SESSION_KEY, None))
     if problems:
         raise pytest.UsageError("bad chaos marker arguments:\n  " + "\n  ".join(problems))
 
@@ -317,13 +328,8 @@ def pytest_make_collect_report(
     # INTERNALERROR); a failed collection report stops it cleanly, naming the bad argument.
     if not hasattr(collector.config, "workerinput") or report.failed:
         return report
-    problems = []
-    for node in report.result:
-        if isinstance(node, pytest.Item):
-            try:
-                node.stash[FAULTS_KEY] = _faults_of(node)
-            except ChaosConfigError as error:
-                problems.append(f"{node.nodeid}: {error}")
+    items = [node for node in report.result if isinstance(node, pytest.Item)]
+    problems = _check_items(items, collector.config.stash.get(SESSION_KEY, None))
     if problems:
         report.outcome = "failed"
         report.longrepr = "bad chaos marker arguments:\n  " + "\n  ".join(problems)
@@ -377,25 +383,32 @@ def agentchaos_config() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(autouse=True)
+def _agentchaos_apply_config(request: pytest.FixtureRequest) -> None:
+    """Apply ``agentchaos_config`` to a chaos test's run, whether or not it asks for it.
+
+    Autouse, so the settings are in place before the test's own fixtures call any agent.
+    """
+    run = request.node.stash.get(_RUN_KEY, None)
+    session = request.config.stash.get(SESSION_KEY, None)
+    if run is None or session is None:
+        return
+    values = request.getfixturevalue("agentchaos_config")
+    try:
+        fixture_settings = check_test_settings(values, "agentchaos_config")
+        if fixture_settings:
+            _, marker_settings = request.node.stash.get(FAULTS_KEY, ((), {}))
+            run.settings = resolve_run_settings(session.settings, marker_settings, fixture_settings)
+            session.registry.validate(run.settings.strategies)
+    except ChaosConfigError as error:
+        pytest.fail(f"{request.node.nodeid}: {error}", pytrace=False)
+
+
 @pytest.fixture
-def agentchaos(
-    request: pytest.FixtureRequest, agentchaos_config: dict[str, Any]
-) -> Iterator[ChaosController]:
+def agentchaos(request: pytest.FixtureRequest) -> Iterator[ChaosController]:
     """This test's chaos controller: inject faults, query events and outcomes, assert recovery."""
     session = request.config.stash.get(SESSION_KEY, None)
     run = request.node.stash.get(_RUN_KEY, None)
-    try:
-        fixture_settings = check_test_settings(agentchaos_config, "agentchaos_config")
-    except ChaosConfigError as error:
-        raise pytest.UsageError(f"{request.node.nodeid}: {error}") from None
-    if run is not None and session is not None and fixture_settings:
-        # The fixture resolves after the run started: apply its settings where no marker or
-        # command-line value outranks them.
-        from .settings import resolve_run_settings
-
-        _, marker_settings = request.node.stash.get(FAULTS_KEY, ((), {}))
-        run.settings = resolve_run_settings(session.settings, marker_settings, fixture_settings)
-        session.registry.validate(run.settings.strategies)
     reproduce = ""
     if session is not None:
         from .report import reproduce_command

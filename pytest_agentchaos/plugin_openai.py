@@ -17,6 +17,7 @@ from .integrations.cassettes import RECORD_MODES, check_record_mode
 
 CASSETTE_MARKER = "chaos_cassette"
 _MARKER_ARGUMENTS = ("path", "record_mode")
+_BAD_MARKERS = "bad chaos_cassette marker arguments:\n  "
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,10 +54,7 @@ def _configured_record_mode(config: pytest.Config) -> tuple[str | None, str | No
     )
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_collection_modifyitems(
-    config: pytest.Config, items: list[pytest.Item]
-) -> Generator[None, None, None]:
+def _cassette_problems(items: list[pytest.Item]) -> list[str]:
     problems = []
     for item in items:
         marker = item.get_closest_marker(CASSETTE_MARKER)
@@ -65,45 +63,31 @@ def pytest_collection_modifyitems(
                 _marker_settings(marker)
             except ChaosConfigError as error:
                 problems.append(f"{item.nodeid}: {error}")
+    return problems
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problems = _cassette_problems(items)
     if problems:
-        raise pytest.UsageError("bad chaos_cassette marker arguments:\n  " + "\n  ".join(problems))
-    hidden = _hide_cassette_markers(items) if _core_rejects_cassettes(items) else []
-    try:
-        return (yield)
-    finally:
-        for node, markers in hidden:
-            node.own_markers[:] = markers
+        raise pytest.UsageError(_BAD_MARKERS + "\n  ".join(problems))
 
 
-def _core_rejects_cassettes(items: list[pytest.Item]) -> bool:
-    """Whether plugin.py reads ``chaos_cassette`` as an unknown fault kind.
-
-    Until it skips the marker, the marker is hidden from the other collection hooks (pytest's
-    ``-m`` selection included) and put back right after them.
-    """
-    from . import plugin as core
-
-    item = next((i for i in items if i.get_closest_marker(CASSETTE_MARKER)), None)
-    if item is None:
-        return False
-    try:
-        core._faults_of(item)
-    except ChaosConfigError as error:
-        return f"unknown chaos marker {CASSETTE_MARKER}" in str(error)
-    except Exception:  # plugin.py reports its own problems
-        return False
-    return False
-
-
-def _hide_cassette_markers(items: list[pytest.Item]) -> list[tuple[pytest.Item | Any, list[Any]]]:
-    hidden: dict[int, tuple[Any, list[Any]]] = {}
-    for item in items:
-        for node in item.listchain():
-            if id(node) in hidden or not any(m.name == CASSETTE_MARKER for m in node.own_markers):
-                continue
-            hidden[id(node)] = (node, list(node.own_markers))
-            node.own_markers[:] = [m for m in node.own_markers if m.name != CASSETTE_MARKER]
-    return list(hidden.values())
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    # An xdist worker cannot stop the session with a UsageError (the controller reports an
+    # INTERNALERROR); a failed collection report stops it cleanly, naming the bad argument.
+    if not hasattr(collector.config, "workerinput") or report.failed:
+        return report
+    problems = _cassette_problems([n for n in report.result if isinstance(n, pytest.Item)])
+    if problems:
+        report.outcome = "failed"
+        report.longrepr = _BAD_MARKERS + "\n  ".join(problems)
+        report.result = []
+    return report
 
 
 def _marker_settings(marker: pytest.Mark) -> tuple[str | None, str | None]:
@@ -197,7 +181,20 @@ def _close(client: Any) -> None:
     if client.is_closed():
         return
     close = client.close()
-    if close is not None:  # AsyncOpenAI: its close() is a coroutine
-        import asyncio
+    if close is None:
+        return
+    # AsyncOpenAI: close() is a coroutine, and its connections belong to the loop that used
+    # them, which has usually ended by now.
+    import asyncio
+    import warnings
 
+    try:
         asyncio.run(close)
+    except RuntimeError:
+        warnings.warn(
+            "agentchaos_openai: an AsyncOpenAI client was still open after the event loop that "
+            "used it had closed; close it in that loop (`async with client:` or "
+            "`await client.close()`)",
+            ResourceWarning,
+            stacklevel=1,
+        )

@@ -155,8 +155,12 @@ class ChaosRun:
         return firing
 
     def rng(self, firing: Firing) -> Any:
-        """The seeded generator for the choices one firing makes."""
-        return rng_for(self.seed, firing.fault_id)
+        """The seeded generator for the choices one firing makes (which field, which value).
+
+        Seeded by what the schedule fixes (seed, kind, target, call), never by the run id, so
+        the same ``--chaos-seed`` replays the same wrong values.
+        """
+        return rng_for(self.seed, firing.spec.kind, firing.target, firing.call_number)
 
     def corrupted(self, firing: Firing) -> None:
         """``firing`` handed on a corrupted value that nothing has detected yet."""

@@ -78,7 +78,6 @@ _ERROR_BODIES: dict[int, tuple[str, str, str | None]] = {
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
 }
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)")
-_NO_TARGET = "\x00"  # no client or agent is called this
 _PIECE = re.compile(r"\s*\S+\s*|\s+")
 _MALFORMED = b'{"id": "chatcmpl-agentchaos", "object": "chat.completion", "choices": [{"mess'
 _MALFORMED_SSE = b'data: {"id": "chatcmpl-agentchaos", "choices": [{"delta": {"cont\n\n'
@@ -202,10 +201,8 @@ class _Exchange:
 
     def detected(self, firing: Firing, reason: str) -> None:
         """``firing`` surfaced, and only it: an error handed to the SDK (which may well retry it
-        unseen) says nothing about an earlier corrupted answer, so unlike an agent's exception
-        it must not mark hidden corruptions detected. ``ChaosRun.detect`` sweeps the hidden
-        corruptions of ``target``; aiming it at no target sweeps none."""
-        self.run.detect(reason, fault_id=firing.fault_id, target=_NO_TARGET)
+        unseen) is no check of an earlier answer, so hidden corruptions stay hidden."""
+        self.run.detect(reason, fault_id=firing.fault_id, hidden=False)
 
     def failed(self, error: BaseException) -> None:
         """The request failed with ``error`` (injected, a real network error, a cassette miss)."""
@@ -295,9 +292,10 @@ class _Exchange:
 
     # --------------------------------------------------------------------- streams
     def streamed(self, response: httpx2.Response, stream_type: type[Any]) -> httpx2.Response:
-        """An event stream, wrapped to be watched (and rewritten when content faults fired)."""
+        """An event stream, passed on decoded, to be watched (and rewritten when content faults
+        fired)."""
         rewrite = bool(self.content) and _succeeded(response.status_code)
-        stream = stream_type(response.stream, self, response.status_code, rewrite)
+        stream = stream_type(response, self, rewrite)
         headers = [(k, v) for k, v in response.headers.multi_items() if k not in _DROPPED_HEADERS]
         return httpx2.Response(
             response.status_code,
@@ -385,9 +383,11 @@ class _StreamWatch:
 
 
 class _SyncStream(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, exchange: _Exchange, status: int, rewrite: bool) -> None:
-        self.inner, self.exchange, self.rewrite = inner, exchange, rewrite
-        self.watch = _StreamWatch(exchange, status)
+    """The decoded body of a streamed answer, watched, and rewritten when content faults fired."""
+
+    def __init__(self, upstream: httpx2.Response, exchange: _Exchange, rewrite: bool) -> None:
+        self.upstream, self.exchange, self.rewrite = upstream, exchange, rewrite
+        self.watch = _StreamWatch(exchange, upstream.status_code)
 
     def __iter__(self) -> Iterator[bytes]:
         exchange = self.exchange
@@ -396,9 +396,9 @@ class _SyncStream(httpx2.SyncByteStream):
                 plan = exchange.first_chunk_plan()
                 exchange.run.cancelled.wait(plan.wait_s)
                 _raise_planned(exchange, plan)
-            parts: Iterable[bytes] = self.inner
+            parts: Iterable[bytes] = self.upstream.iter_bytes()
             if self.rewrite:
-                parts = exchange.rewrite(b"".join(self.inner))
+                parts = exchange.rewrite(b"".join(parts))
             for part in parts:
                 self.watch.feed(part)
                 yield part
@@ -409,13 +409,15 @@ class _SyncStream(httpx2.SyncByteStream):
 
     def close(self) -> None:
         self.watch.closed_early()
-        self.inner.close()
+        self.upstream.close()
 
 
 class _AsyncStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: Any, exchange: _Exchange, status: int, rewrite: bool) -> None:
-        self.inner, self.exchange, self.rewrite = inner, exchange, rewrite
-        self.watch = _StreamWatch(exchange, status)
+    """The async twin of :class:`_SyncStream`."""
+
+    def __init__(self, upstream: httpx2.Response, exchange: _Exchange, rewrite: bool) -> None:
+        self.upstream, self.exchange, self.rewrite = upstream, exchange, rewrite
+        self.watch = _StreamWatch(exchange, upstream.status_code)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         import anyio
@@ -427,12 +429,12 @@ class _AsyncStream(httpx2.AsyncByteStream):
                 await anyio.sleep(plan.wait_s)
                 _raise_planned(exchange, plan)
             if self.rewrite:
-                raw = b"".join([part async for part in self.inner])
+                raw = b"".join([part async for part in self.upstream.aiter_bytes()])
                 for part in exchange.rewrite(raw):
                     self.watch.feed(part)
                     yield part
             else:
-                async for part in self.inner:
+                async for part in self.upstream.aiter_bytes():
                     self.watch.feed(part)
                     yield part
         except Exception as error:
@@ -442,7 +444,7 @@ class _AsyncStream(httpx2.AsyncByteStream):
 
     async def aclose(self) -> None:
         self.watch.closed_early()
-        await self.inner.aclose()
+        await self.upstream.aclose()
 
 
 def _raise_planned(exchange: _Exchange, plan: _Plan) -> None:
