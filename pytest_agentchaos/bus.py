@@ -52,7 +52,6 @@ from .injection import current_run
 from .protocol import ContractViolation, Message, MessageType, validate_message
 from .records import Firing
 from .run import ChaosRun
-from .schedule import rng_for
 
 __all__ = [
     "BUS_OPTIONS",
@@ -96,9 +95,6 @@ _REPLY_TYPES = {
     MessageType.STATE_REQUEST: MessageType.STATE_RESPONSE,
 }
 _HASH_MISMATCH = "semantic_hash mismatch"
-# run.detect() also marks every hidden corruption of ``target``; no firing has this target, so
-# only the firing named by fault_id is marked (a lost message says nothing about other ones).
-_ONLY_THIS_FIRING = "\x00"
 
 
 class BusError(AgentChaosError):
@@ -317,7 +313,8 @@ class _Attempt:
     hold: bool = False
 
 
-#: An armed fault selecting a delivery: (schedule index, spec, kind, whether it may not apply).
+#: An armed fault selecting a delivery: (schedule index, spec, kind, whether it picks another
+#: receiver). A partition in force needs no such check: it already cut this delivery off.
 _Selected: TypeAlias = tuple[int, MessageFault, str, bool]
 
 
@@ -348,7 +345,7 @@ class _RunState:
         found = self.selected.get(key)
         if found is None:
             found = [
-                (i, s, s.kind, isinstance(s, PartitionFault | WrongHandoffFault))
+                (i, s, s.kind, isinstance(s, WrongHandoffFault) and s.to is None)
                 for i, s in self.specs
                 if _selects(s, sender, receiver, message_type)
             ]
@@ -711,13 +708,13 @@ class MessageBus:
             if not selected:
                 return attempt
             counts, acted = state.counts, set()
-            for index, spec, kind, precheck in selected:
+            for index, spec, kind, needs_others in selected:
                 key = (index, link)
                 number = counts[key] = counts.get(key, 0) + 1
                 if attempt.lost or kind in acted:
                     continue
-                if precheck and not self._can_act(state, attempt, spec):
-                    continue
+                if needs_others and not self._others(attempt):
+                    continue  # nobody else to hand it to: a wrong handoff cannot act here
                 if run.decide(index, link, number):
                     self._act(run, state, attempt, index, spec, number)
                     acted.add(kind)
@@ -744,14 +741,6 @@ class MessageBus:
             reason = f"partition: {agent} is cut off"
             _note(run, sender, "message_dropped", exchange, firing.fault_id, reason=reason)
             return
-
-    def _can_act(self, state: _RunState, attempt: _Attempt, spec: MessageFault) -> bool:
-        """Whether ``spec`` could act on this delivery at all (asked before the schedule is)."""
-        if isinstance(spec, PartitionFault):
-            return self._cut_agent(attempt, spec) not in state.partitions
-        if isinstance(spec, WrongHandoffFault) and spec.to is None:
-            return bool(self._others(attempt))  # nobody else to hand it to: it cannot act
-        return True
 
     def _cut_agent(self, attempt: _Attempt, spec: PartitionFault) -> str:
         """The agent a partition cuts off: the receiver, unless ``target`` names only the sender."""
@@ -784,7 +773,7 @@ class MessageBus:
         firing = run.fire(spec, target, number)
         attempt.firings.append(firing)
         exchange.trace.append(firing)
-        rng = rng_for(run.seed, "bus", index, link, number)
+        rng = run.rng(firing)
         fid = firing.fault_id
         if isinstance(spec, PartitionFault):
             state.partitions[target] = (firing.injected_ns + int(spec.duration * 1e9), firing)
@@ -1029,9 +1018,10 @@ class MessageBus:
     def _handled(self, attempt: _Attempt, message: Message, result: object) -> _Exchange | None:
         """The handler returned: acknowledge, make earlier faults good, route its reply."""
         exchange, run = attempt.exchange, attempt.run
-        if exchange.acked is not None:
+        if exchange.acked is not None:  # a wrong receiver acknowledges too: the sender can't tell
             exchange.acked.set()
-        if run is not None and attempt.wire is None:  # a corrupted delivery makes nothing good
+        # Only the intended receiver getting the true message makes the link's faults good.
+        if run is not None and attempt.wire is None and attempt.receiver == exchange.receiver:
             run.complete(exchange.link)
             if self._state.healed and self._run is run:
                 self._healed(run, exchange.sender, attempt.receiver)
@@ -1127,9 +1117,10 @@ def _note(
 
 
 def _surface(run: ChaosRun, firings: Iterable[Firing], reason: str) -> None:
+    """These firings surfaced; a lost or rejected message says nothing about other corruptions."""
     for firing in firings:
         if firing.detected_ns is None:
-            run.detect(reason, fault_id=firing.fault_id, target=_ONLY_THIS_FIRING)
+            run.detect(reason, fault_id=firing.fault_id, hidden=False)
 
 
 def _settle(result: object) -> object:

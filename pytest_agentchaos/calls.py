@@ -7,6 +7,7 @@ differ in how they wait, so everything else is decided here.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,7 +98,9 @@ def prepare(
 def _wipe(
     run: ChaosRun, firing: Firing, prelude: Prelude, fn: Callable[..., Any], owner: object
 ) -> None:
-    candidates = [c for c in (owner, getattr(fn, "__self__", None)) if c is not None]
+    # A callable object agent is its own owner: its memory lives on it.
+    itself = None if inspect.isroutine(fn) else fn
+    candidates = [c for c in (owner, getattr(fn, "__self__", None), itself) if c is not None]
     if prelude.args and not isinstance(prelude.args[0], dict):
         candidates.append(prelude.args[0])
     wiped = wipe_memory(candidates)

@@ -14,7 +14,7 @@ from .store import DEFAULT_PATH, EventStore
 def _report(args: argparse.Namespace) -> int:
     from .report import build_report, render_text, write_reports
 
-    with EventStore.open(args.db) as store:
+    with EventStore.read(args.db) as store:
         session = None if args.all else (args.session or store.latest_session())
         seed = None
         for row in store.sessions():
@@ -28,7 +28,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _faults_of(path: str, session: str | None) -> list[FaultResult]:
-    with EventStore.open(path) as store:
+    with EventStore.read(path) as store:
         return store.faults(session or store.latest_session())
 
 

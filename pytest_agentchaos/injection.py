@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -187,6 +188,9 @@ def _exact_wrapper(
     return wrapper
 
 
+_ABSENT: Any = object()
+
+
 class Patch:
     """An agent wrapped in place by :func:`wrap`; ``undo()`` (or leaving ``with``) restores it."""
 
@@ -200,7 +204,10 @@ class Patch:
 
     def undo(self) -> None:
         if self.attribute is not None and self.owner is not None:
-            setattr(self.owner, self.attribute, self.original)
+            if self.original is _ABSENT:  # it lived on the class: uncover it again
+                delattr(self.owner, self.attribute)
+            else:
+                setattr(self.owner, self.attribute, self.original)
             self.owner = None
 
     def __enter__(self) -> Any:
@@ -265,10 +272,14 @@ def wrap(
     callable object becomes a proxy that passes for it (``isinstance`` still holds).
     References taken before the patch (``from m import f``) keep the original.
     """
-    import wrapt
-
     agent_name = _check_name(name)
     options = CallOptions(side_effect=side_effect, key=key)
+    if attribute is not None and _inherited_method(obj, attribute):
+        # A method of the instance's class: wrap the bound method on this instance only.
+        bound = getattr(obj, attribute)
+        wrapper = _make_wrapper(agent_name, options, _is_async(bound))(bound)
+        setattr(obj, attribute, wrapper)
+        return Patch(obj, attribute, _ABSENT, wrapper)
     if attribute is not None:
         owner, original = obj, inspect.getattr_static(obj, attribute)
         target = getattr(obj, attribute)
@@ -286,8 +297,16 @@ def wrap(
     else:
         wrapped = decorator(original)
     setattr(owner, attribute, wrapped)
-    del wrapt
     return Patch(owner, attribute, original, getattr(owner, attribute))
+
+
+def _inherited_method(obj: Any, attribute: str) -> bool:
+    """Whether ``obj.attribute`` is an instance's view of a method defined on its class."""
+    if isinstance(obj, type | types.ModuleType):
+        return False
+    if attribute in getattr(obj, "__dict__", {}):
+        return False
+    return inspect.ismethod(getattr(obj, attribute, None))
 
 
 def _callable_agent_type() -> type:

@@ -40,6 +40,7 @@ SESSION_KEY = pytest.StashKey[ChaosSession]()
 FAULTS_KEY = pytest.StashKey[tuple[tuple[FaultSpec, ...], dict[str, Any]]]()
 OUTCOME_KEY = pytest.StashKey[str]()
 REPETITION_FIXTURE = "_agentchaos_repetition"
+BAD_MARKERS = "bad chaos marker arguments"
 #: chaos_* markers that configure fixtures of the sibling plugins, not faults.
 SIBLING_MARKERS = frozenset({"chaos_bus", "chaos_cassette"})
 
@@ -162,6 +163,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ChaosConfigError as error:
         raise pytest.UsageError(str(error)) from None
     if not settings.enabled:
+        _check_strategy_names(config, settings)
         return
     workerinput = getattr(config, "workerinput", None)
     if workerinput is None:
@@ -170,13 +172,6 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             # The schema must exist before xdist workers start writing.
             session.store.migrate()
-            session.store.start_session(
-                session.session_id,
-                seed,
-                config.invocation_params.args,
-                _version(),
-                _worker_count(config),
-            )
         except StoreError as error:
             raise pytest.UsageError(str(error)) from None
         if config.pluginmanager.hasplugin("xdist"):
@@ -196,15 +191,38 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
 
 
+def _check_strategy_names(config: pytest.Config, settings: SessionSettings) -> None:
+    """A typo in --chaos-strategy is an error with or without --chaos."""
+    if not settings.strategies:
+        return
+    from .registry import StrategyRegistry
+
+    registry = StrategyRegistry()
+    for plugin in config.pluginmanager.get_plugins():
+        if has_hookimpls(plugin):
+            registry.register(plugin)
+    try:
+        registry.validate(settings.strategies)
+    except ChaosConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
 class _XdistHooks:
     """Hands the session id and seed to every worker so all share one schedule and store."""
 
     def __init__(self, session: ChaosSession) -> None:
         self.session = session
+        self.bad_markers = False
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["agentchaos_session"] = self.session.session_id
         node.workerinput["agentchaos_seed"] = self.session.seed
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # A worker's bad marker arrives as a failed collection; the exit code should still
+        # say "usage error", as it does without xdist.
+        if report.failed and BAD_MARKERS in str(report.longrepr):
+            self.bad_markers = True
 
 
 def _version() -> str:
@@ -316,7 +334,7 @@ def _check_items(items: list[pytest.Item], session: ChaosSession | None) -> list
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     problems = _check_items(items, config.stash.get(SESSION_KEY, None))
     if problems:
-        raise pytest.UsageError("bad chaos marker arguments:\n  " + "\n  ".join(problems))
+        raise pytest.UsageError(f"{BAD_MARKERS}:\n  " + "\n  ".join(problems))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -332,7 +350,7 @@ def pytest_make_collect_report(
     problems = _check_items(items, collector.config.stash.get(SESSION_KEY, None))
     if problems:
         report.outcome = "failed"
-        report.longrepr = "bad chaos marker arguments:\n  " + "\n  ".join(problems)
+        report.longrepr = f"{BAD_MARKERS}:\n  " + "\n  ".join(problems)
         report.result = []
     return report
 
@@ -438,16 +456,37 @@ def agentchaos_store(pytestconfig: pytest.Config) -> Iterator[EventStore]:
 
 
 # -------------------------------------------------------------------------- reporting
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Here, not in pytest_configure: --help and --markers configure but run no session.
     chaos = session.config.stash.get(SESSION_KEY, None)
     if chaos is None or hasattr(session.config, "workerinput"):
+        return
+    chaos.store.start_session(
+        chaos.session_id,
+        chaos.seed,
+        session.config.invocation_params.args,
+        _version(),
+        _worker_count(session.config),
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    chaos = config.stash.get(SESSION_KEY, None)
+    if chaos is None or hasattr(config, "workerinput"):
         if chaos is not None:
             chaos.close()
         return
-    report = chaos.build_report()
-    write_reports(report, chaos.settings.reports)
-    if chaos.check_gates(report) and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    xdist_hooks = config.pluginmanager.get_plugin("agentchaos-xdist")
+    if xdist_hooks is not None and xdist_hooks.bad_markers:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    ran_nothing = config.option.collectonly or session.exitstatus == pytest.ExitCode.USAGE_ERROR
+    if not ran_nothing:
+        report = chaos.build_report()
+        write_reports(report, chaos.settings.reports)
+        if chaos.check_gates(report) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     chaos.store.end_session(chaos.session_id, int(session.exitstatus))
 
 

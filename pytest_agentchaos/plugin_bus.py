@@ -42,7 +42,6 @@ def bus_options(marks: Iterable[pytest.Mark]) -> dict[str, Any]:
     return merged
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     problems = []
     for item in items:
@@ -50,22 +49,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.stash[OPTIONS_KEY] = bus_options(item.iter_markers(MARKER))
         except ChaosConfigError as error:
             problems.append(f"{item.nodeid}: {error}")
-    _hide_bus_markers(items)
     if problems:
         raise pytest.UsageError("bad chaos_bus marker arguments:\n  " + "\n  ".join(problems))
-
-
-def _hide_bus_markers(items: list[pytest.Item]) -> None:
-    # plugin.py reads every chaos_* marker as a fault kind and rejects unknown ones; chaos_bus
-    # configures the fixture instead, and its options are in the item's stash by now.
-    seen: set[int] = set()
-    for item in items:
-        for node in item.listchain():
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if any(mark.name == MARKER for mark in node.own_markers):
-                node.own_markers[:] = [m for m in node.own_markers if m.name != MARKER]
 
 
 @pytest.fixture

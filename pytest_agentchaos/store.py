@@ -151,6 +151,24 @@ class EventStore:
         finally:
             store.close()
 
+    @classmethod
+    @contextmanager
+    def read(cls, path: str | os.PathLike[str]) -> Iterator[EventStore]:
+        """An existing store, for reading: a missing file is an error, not a new store."""
+        if not Path(path).is_file():
+            raise StoreError(f"no event store at {path}: the file does not exist")
+        store = cls(path)
+        try:
+            found = store.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (_MIGRATIONS_TABLE,),
+            ).fetchone()
+            if found is None:
+                raise StoreError(f"{path} is not an agentchaos event store (it has no schema)")
+            yield store
+        finally:
+            store.close()
+
     def _connect(self) -> sqlite3.Connection:
         if self.path.exists() and self.path.is_dir():
             raise StoreError(f"event store {self.path} is a directory, not a database file")
@@ -295,8 +313,11 @@ class EventStore:
         return _rows(cursor)
 
     def latest_session(self) -> str | None:
+        """The newest session that ran a chaos test (else the newest session)."""
         row = self.conn.execute(
-            "SELECT session_id FROM sessions ORDER BY started_at DESC, rowid DESC LIMIT 1"
+            "SELECT session_id FROM sessions ORDER BY"
+            " EXISTS (SELECT 1 FROM runs WHERE runs.session_id = sessions.session_id) DESC,"
+            " started_at DESC, rowid DESC LIMIT 1"
         ).fetchone()
         return row[0] if row else None
 
