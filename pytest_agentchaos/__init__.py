@@ -26,6 +26,30 @@ from .run import ChaosRun, Failure, Recovery, RunSettings
 
 __version__ = "0.1.0"
 
+#: Public names whose modules load on first use, so ``import pytest_agentchaos`` stays cheap.
+_LAZY = {
+    "MessageBus": "bus",
+    "BusError": "bus",
+    "DeliveryError": "bus",
+    "DeliveryTimeout": "bus",
+    "Message": "protocol",
+    "MessageType": "protocol",
+    "ContractViolation": "protocol",
+    "validate_message": "protocol",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_agentchaos' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "FAULT_KINDS",
     "AgentChaosError",
@@ -33,14 +57,21 @@ __all__ = [
     "AgentHung",
     "AgentLooping",
     "AgentRefused",
+    "BusError",
     "ChaosConfigError",
     "ChaosController",
     "ChaosRun",
+    "ContractViolation",
+    "DeliveryError",
+    "DeliveryTimeout",
     "Event",
     "Failure",
     "FaultResult",
     "FaultSpec",
     "InjectedFault",
+    "Message",
+    "MessageBus",
+    "MessageType",
     "Outcome",
     "Patch",
     "Recovery",
@@ -53,5 +84,6 @@ __all__ = [
     "current_run",
     "hookimpl",
     "parse_fault",
+    "validate_message",
     "wrap",
 ]

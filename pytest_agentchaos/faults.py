@@ -145,6 +145,17 @@ class MessageFault(FaultSpec):
     receiver: str = "*"
     message_type: str | None = None
 
+    @field_validator("message_type")
+    @classmethod
+    def _known_message_type(cls, value: str | None) -> str | None:
+        from .protocol import MessageType
+
+        if value is not None and value not in MessageType.__members__:
+            raise ValueError(
+                f"must be a protocol message type: {', '.join(MessageType.__members__)}"
+            )
+        return value
+
     def matches_message(self, sender: str, receiver: str, message_type: str | None) -> bool:
         """Whether this fault selects a delivery from ``sender`` to ``receiver``."""
         return (

@@ -255,7 +255,11 @@ class _StrategyCollector:
 
 # ------------------------------------------------------------------------- collection
 def _is_chaos_test(item_markers: Iterator[pytest.Mark], fixturenames: list[str]) -> bool:
-    return "agentchaos" in fixturenames or any(m.name.startswith("chaos_") for m in item_markers)
+    return (
+        "agentchaos" in fixturenames
+        or "agentchaos_bus" in fixturenames
+        or any(m.name.startswith("chaos_") for m in item_markers)
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
