@@ -498,7 +498,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     chaos = config.stash.get(SESSION_KEY, None)
     if chaos is None or chaos.report is None:
         return
-    terminalreporter.section("agentchaos resilience report")
+    terminalreporter.section(f"agentchaos resilience report (seed {chaos.seed})")
     for line in render_text(chaos.report).splitlines():
         terminalreporter.write_line(line)
     for path in chaos.settings.reports:

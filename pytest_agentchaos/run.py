@@ -6,10 +6,9 @@ the CLI and the experiment runner drive it the same way the plugin does.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,7 +81,7 @@ class ChaosRun:
         self.events: list[EventTuple] = []
         self.firings: list[Firing] = []
         self.calls: dict[str, int] = {}
-        self._counters: dict[str, Iterator[int]] = {}
+        self._count_lock = threading.Lock()
         self._recover_hook = recover
         self._specs: list[FaultSpec] = []
         self._fired: list[int] = []
@@ -303,13 +302,9 @@ class ChaosRun:
         return outcome
 
     # ------------------------------------------------------------------- agent calls
-    def _counter(self, name: str) -> Iterator[int]:
-        with self._lock:
-            return self._counters.setdefault(name, itertools.count(1))
-
     def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
-        counter = self._counters.get(name) or self._counter(name)
-        number = self.calls[name] = next(counter)
+        with self._count_lock:
+            number = self.calls[name] = self.calls.get(name, 0) + 1
         indices = self._agent_faults.get(name)
         return number, self._index(name) if indices is None else indices
 
@@ -353,8 +348,9 @@ class ChaosRun:
         owner: object = None,
     ) -> Any:
         """Run one call of agent ``name`` under this run's faults (the sync path)."""
-        counter = self._counters.get(name) or self._counter(name)
-        number = self.calls[name] = next(counter)  # next() is atomic: threads get distinct numbers
+        with self._count_lock:  # threads calling one agent must get distinct call numbers
+            calls = self.calls
+            number = calls[name] = calls.get(name, 0) + 1
         indices = self._agent_faults.get(name)
         if indices is None:
             indices = self._index(name)
