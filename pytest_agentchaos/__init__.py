@@ -5,6 +5,8 @@ The public API is what ``__all__`` lists; every other module may change.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .controller import ChaosController, Event
 from .errors import (
     AgentChaosError,
@@ -12,6 +14,7 @@ from .errors import (
     AgentHung,
     AgentLooping,
     AgentRefused,
+    CassetteMismatchError,
     ChaosConfigError,
     InjectedFault,
     RecoveryFailed,
@@ -23,6 +26,10 @@ from .hookspecs import hookimpl
 from .injection import Patch, agent, current_run, wrap
 from .outcomes import FaultResult, Outcome
 from .run import ChaosRun, Failure, Recovery, RunSettings
+
+if TYPE_CHECKING:  # the lazily loaded names, for type checkers
+    from .bus import BusError, DeliveryError, DeliveryTimeout, MessageBus
+    from .protocol import ContractViolation, Message, MessageType, validate_message
 
 __version__ = "0.1.0"
 
@@ -58,6 +65,7 @@ __all__ = [
     "AgentLooping",
     "AgentRefused",
     "BusError",
+    "CassetteMismatchError",
     "ChaosConfigError",
     "ChaosController",
     "ChaosRun",

@@ -65,9 +65,34 @@ class ChaosController:
         self._patches.append(patch)
         return patch.wrapper
 
-    def detected(self, target: str | None = None, reason: str = "detected by the test") -> int:
-        """Say that a corrupted value was caught (for checks that do not raise)."""
-        return self.run.detect(reason, target=target) if self.run is not None else 0
+    def detected(
+        self,
+        target: str | None = None,
+        reason: str = "detected by the test",
+        *,
+        kind: str | None = None,
+    ) -> int:
+        """Say that something went wrong, for checks that do not raise; returns how many
+        firings that marks detected.
+
+        With neither ``target`` nor ``kind``: every corrupted value not yet detected. With
+        either: every firing not yet detected at ``target`` (an agent, or either end of a
+        ``sender->receiver`` link) and of ``kind``, whatever its effect, so a lost message or a
+        missed tick that your own check noticed counts as detected too.
+        """
+        if self.run is None:
+            return 0
+        if target is None and kind is None:
+            return self.run.detect(reason)
+        marked = 0
+        for firing in list(self.run.firings):
+            ends = (firing.target, *firing.target.split("->"))
+            selected = (target is None or target in ends) and (
+                kind is None or firing.spec.kind == kind
+            )
+            if selected and firing.detected_ns is None:
+                marked += self.run.detect(reason, fault_id=firing.fault_id, hidden=False)
+        return marked
 
     def calls(self, agent: str) -> int:
         return self.run.calls.get(agent, 0) if self.run is not None else 0

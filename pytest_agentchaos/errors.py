@@ -50,3 +50,10 @@ class TokenLimitExceeded(InjectedFault):
 
 class RecoveryFailed(AgentChaosError):
     """A strategy gave up on a failure; the original failure is its ``__cause__``."""
+
+
+class CassetteMismatchError(AgentChaosError):
+    """A request that the LLM cassette has no answer for, in a record mode that may not record it.
+
+    Not an ``httpx2`` error, so the OpenAI SDK neither retries nor wraps it.
+    """

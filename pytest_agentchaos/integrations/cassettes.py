@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import AgentChaosError, ChaosConfigError
+from ..errors import CassetteMismatchError, ChaosConfigError
 
 __all__ = [
     "MATCH_ON",
@@ -46,13 +46,6 @@ SECRET_HEADERS = (
 SECRET_QUERY_PARAMETERS = ("api-key", "api_key", "key")
 SECRET_RESPONSE_HEADERS = frozenset({"set-cookie", "openai-organization", "openai-project"})
 _BODY_EXCERPT = 160
-
-
-class CassetteMismatchError(AgentChaosError):
-    """A request that the cassette has no answer for, in a record mode that may not record it.
-
-    Not an ``httpx2`` error, so the OpenAI SDK neither retries nor wraps it.
-    """
 
 
 def check_record_mode(value: object, source: str) -> str:
