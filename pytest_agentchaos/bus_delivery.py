@@ -33,7 +33,8 @@ from .run import ChaosRun
 
 __all__ = ["Courier"]
 
-_log = logging.getLogger("pytest_agentchaos.bus")  # the bus's logger, as before the split
+#: Named for the public module: that is the logger users configure for the bus.
+_log = logging.getLogger("pytest_agentchaos.bus")
 
 
 class Courier:
