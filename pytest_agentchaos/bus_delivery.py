@@ -27,6 +27,7 @@ from .bus_exchange import Attempt, Exchange, Signal, Waiter, describe, note, sur
 from .bus_faults import FaultPlanner
 from .bus_options import DeliverySettings
 from .bus_routes import Handler, Routes
+from .errors import InjectedFault
 from .protocol import ContractViolation, Message, validate_message
 from .records import Firing
 from .run import ChaosRun
@@ -235,6 +236,10 @@ class Courier:
         if run is not None:
             what = f"{type(error).__name__} handling {header.type.value}"
             surface(run, attempt.firings, f"{attempt.receiver} raised {what}")
+            if not isinstance(error, InjectedFault):
+                # A handler's own check failing also catches corrupted values handed on
+                # earlier, as an agent call raising does (DESIGN: any agent or protocol check).
+                run.detect(f"{attempt.receiver} raised {what}")
         if exchange.waiter is not None:
             exchange.waiter.fail(error)
 
