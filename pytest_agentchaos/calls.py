@@ -53,6 +53,11 @@ class Prelude:
     skip: bool = False
     skipped_result: Any = None
 
+    @property
+    def wait_s(self) -> float:
+        """How long the call waits first: a delay, then a hang or loop until its deadline."""
+        return self.delay_s + self.block_s
+
 
 def prepare(
     run: ChaosRun, plan: list[Firing], fn: Callable[..., Any], args: tuple[Any, ...], owner: object

@@ -373,6 +373,36 @@ class ChaosRun:
             self.complete(name)
         return result
 
+    def _start(
+        self,
+        name: str,
+        number: int,
+        indices: tuple[int, ...],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+    ) -> tuple[str | None, list[Firing] | None]:
+        """The head of a call on the full path: note propagation, record the start, fire."""
+        key = effect_key(name, args, kwargs, options) if options.side_effect else None
+        if key is not None and key in self._effects:
+            return key, None
+        if self._corruptions:
+            self._received(name, args, kwargs)
+        self.events.append((_now(), name, "call_start", None, number))
+        return key, self._plan(name, number, indices) if indices else []
+
+    def _ran(self, key: str | None, plan: list[Firing], result: Any) -> Any:
+        """The body returned: keep a side effect's result, then let result faults act."""
+        if key is not None:
+            self._effects[key] = result
+        return apply_after(self, plan, result) if plan else result
+
+    def _ended(self, name: str, number: int, result: Any) -> Any:
+        self.events.append((_now(), name, "call_end", None, number))
+        if self._pending:
+            self.complete(name)
+        return result
+
     def _call_full(
         self,
         name: str,
@@ -384,30 +414,18 @@ class ChaosRun:
         options: CallOptions,
         owner: object,
     ) -> Any:
-        key = effect_key(name, args, kwargs, options) if options.side_effect else None
-        if key is not None and key in self._effects:
+        key, plan = self._start(name, number, indices, args, kwargs, options)
+        if plan is None:
+            assert key is not None
             return self._replay(name, number, key)
-        if self._corruptions:
-            self._received(name, args, kwargs)
-        self.events.append((_now(), name, "call_start", None, number))
-        plan = self._plan(name, number, indices) if indices else None
         try:
-            if plan:
-                prelude = prepare(self, plan, fn, args, owner)
-                if prelude.delay_s:
-                    self.cancelled.wait(prelude.delay_s)
-                if prelude.block_s:
-                    self.cancelled.wait(prelude.block_s)
-                if prelude.error is not None:
-                    raise prelude.error
-                result = prelude.skipped_result if prelude.skip else fn(*prelude.args, **kwargs)
-                if key is not None:
-                    self._effects[key] = result
-                result = apply_after(self, plan, result)
-            else:
-                result = fn(*args, **kwargs)
-                if key is not None:
-                    self._effects[key] = result
+            prelude = prepare(self, plan, fn, args, owner) if plan else Prelude(args)
+            if prelude.wait_s:
+                self.cancelled.wait(prelude.wait_s)
+            if prelude.error is not None:
+                raise prelude.error
+            result = prelude.skipped_result if prelude.skip else fn(*prelude.args, **kwargs)
+            result = self._ran(key, plan, result)
         except Exception as error:
             recovery = self._handle_error(
                 name, number, error, plan, fn, args, kwargs, options, owner
@@ -415,10 +433,7 @@ class ChaosRun:
             if recovery is None:
                 raise
             return recovery.value
-        self.events.append((_now(), name, "call_end", None, number))
-        if self._pending:
-            self.complete(name)
-        return result
+        return self._ended(name, number, result)
 
     def _handle_error(
         self,
@@ -436,18 +451,8 @@ class ChaosRun:
         self._failed(name, number, error)
         if not self._strategies_apply():
             return None
-        return self._recover(
-            self._failure(
-                name,
-                number,
-                error,
-                plan,
-                args,
-                kwargs,
-                False,
-                lambda: self.call(name, fn, args, kwargs, options, owner),
-            )
-        )
+        again = lambda: self.call(name, fn, args, kwargs, options, owner)  # noqa: E731
+        return self._recover(self._failure(name, number, error, plan, args, kwargs, False, again))
 
     async def acall(
         self,
@@ -462,61 +467,36 @@ class ChaosRun:
         import asyncio
 
         number, indices = self._count(name)
-        key = effect_key(name, args, kwargs, options) if options.side_effect else None
-        if key is not None and key in self._effects:
+        key, plan = self._start(name, number, indices, args, kwargs, options)
+        if plan is None:
+            assert key is not None
             return self._replay(name, number, key)
-        if self._corruptions:
-            self._received(name, args, kwargs)
-        self.events.append((_now(), name, "call_start", None, number))
-        plan = self._plan(name, number, indices) if indices else None
         try:
-            if plan:
-                prelude: Prelude = prepare(self, plan, fn, args, owner)
-                if prelude.delay_s:
-                    await asyncio.sleep(prelude.delay_s)
-                if prelude.block_s:
-                    await asyncio.sleep(prelude.block_s)
-                if prelude.error is not None:
-                    raise prelude.error
-                result = (
-                    prelude.skipped_result if prelude.skip else await fn(*prelude.args, **kwargs)
-                )
-                if key is not None:
-                    self._effects[key] = result
-                result = apply_after(self, plan, result)
-            else:
-                result = await fn(*args, **kwargs)
-                if key is not None:
-                    self._effects[key] = result
+            prelude = prepare(self, plan, fn, args, owner) if plan else Prelude(args)
+            if prelude.wait_s:
+                await asyncio.sleep(prelude.wait_s)
+            if prelude.error is not None:
+                raise prelude.error
+            result = prelude.skipped_result if prelude.skip else await fn(*prelude.args, **kwargs)
+            result = self._ran(key, plan, result)
         except asyncio.CancelledError:
             # The caller gave up (its own timeout): that is how a hang or delay surfaces.
             self.record(name, "call_cancelled", None, {"call": number})
-            for firing in plan or ():
+            for firing in plan:
                 self.detect(f"caller cancelled {name}", fault_id=firing.fault_id)
             raise
         except Exception as error:
             self._failed(name, number, error)
             if not self._strategies_apply():
                 raise
+            again = lambda: self.acall(name, fn, args, kwargs, options, owner)  # noqa: E731
             recovery = await self._arecover(
-                self._failure(
-                    name,
-                    number,
-                    error,
-                    plan,
-                    args,
-                    kwargs,
-                    True,
-                    lambda: self.acall(name, fn, args, kwargs, options, owner),
-                )
+                self._failure(name, number, error, plan, args, kwargs, True, again)
             )
             if recovery is None:
                 raise
             return recovery.value
-        self.events.append((_now(), name, "call_end", None, number))
-        if self._pending:
-            self.complete(name)
-        return result
+        return self._ended(name, number, result)
 
     def _failure(
         self,
