@@ -302,9 +302,14 @@ class ChaosRun:
         return outcome
 
     # ------------------------------------------------------------------- agent calls
-    def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
-        with self._count_lock:
+    def count_call(self, name: str) -> int:
+        """Count one more call (or request, or delivery) of ``name``; returns its number."""
+        with self._count_lock:  # threads calling one agent must get distinct numbers
             number = self.calls[name] = self.calls.get(name, 0) + 1
+        return number
+
+    def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
+        number = self.count_call(name)
         indices = self._agent_faults.get(name)
         return number, self._index(name) if indices is None else indices
 

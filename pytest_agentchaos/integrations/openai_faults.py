@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +51,6 @@ LLM_FAULT_KINDS = frozenset({"api_error", "refusal", "token_limit", "hallucinati
 #: ``Retry-After`` of an injected 429 when the fault sets none.
 DEFAULT_RETRY_AFTER_S = 0.05
 
-_count_lock = threading.Lock()
 _DROPPED_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 _ERROR_BODIES: dict[int, tuple[str, str, str | None]] = {
     429: ("Rate limit reached for requests. Try again later.", "requests", "rate_limit_exceeded"),
@@ -90,9 +88,7 @@ class Exchange:
         self.stream = bool(sent.get("stream"))
         read = (request.extensions.get("timeout") or {}).get("read")
         self.timeout_s: float | None = float(read) if read is not None else None
-        with _count_lock:
-            self.number = run.calls.get(client, 0) + 1
-            run.calls[client] = self.number
+        self.number = run.count_call(client)
         run.record(client, "llm_request", None, describe_request(request, sent, self.number))
         self.delays: list[Firing] = []
         self.error: Firing | None = None
