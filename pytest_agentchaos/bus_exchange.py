@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import describe_error as describe
 from .protocol import Message
 from .records import Firing
 from .run import ChaosRun
@@ -157,8 +158,3 @@ def surface(run: ChaosRun, firings: Iterable[Firing], reason: str) -> None:
     for firing in firings:
         if firing.detected_ns is None:
             run.detect(reason, fault_id=firing.fault_id, hidden=False)
-
-
-def describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

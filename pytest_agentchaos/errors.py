@@ -57,3 +57,9 @@ class CassetteMismatchError(AgentChaosError):
 
     Not an ``httpx2`` error, so the OpenAI SDK neither retries nor wraps it.
     """
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` (or just ``Type``), as events record an exception."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -7,31 +7,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .controller import ChaosController
 from .errors import ChaosConfigError, StoreError
-from .faults import FAULT_KINDS, FAULT_MODELS, FaultSpec, parse_fault
+from .faults import FAULT_MODELS, FaultSpec
+from .markers import chaos_from_marks
+from .plugin_options import add_options, read_session_settings
 from .registry import has_hookimpls
 from .report import render_text, write_reports
-from .scenario import find_scenario, load_scenario
 from .schedule import draw_session_seed
 from .session import ChaosSession, worker_name
 from .settings import (
     SessionSettings,
     check_test_settings,
-    parse_rate,
-    parse_report_path,
-    parse_runs,
-    parse_seconds,
-    parse_seed,
-    parse_strategies,
     resolve_run_settings,
 )
-from .store import DEFAULT_PATH, EventStore
+from .store import EventStore
 
 # Loaded with this plugin: pytest registers them whenever it registers this module.
 pytest_plugins = ["pytest_agentchaos.plugin_bus", "pytest_agentchaos.plugin_openai"]
@@ -44,103 +38,9 @@ BAD_MARKERS = "bad chaos marker arguments"
 #: chaos_* markers that configure fixtures of the sibling plugins, not faults.
 SIBLING_MARKERS = frozenset({"chaos_bus", "chaos_cassette"})
 
-OPTIONS: tuple[tuple[str, str, str], ...] = (
-    # (option, ini key, help)
-    ("--chaos-seed", "chaos_seed", "session seed: the same seed replays the same fault schedule"),
-    ("--chaos-runs", "chaos_runs", "run each chaos test N times, each with its own derived seed"),
-    ("--chaos-db", "chaos_db", f"event store path (default {DEFAULT_PATH})"),
-    (
-        "--chaos-strategy",
-        "chaos_strategy",
-        "recovery strategies to try, in order, comma-separated (default: none, only observe)",
-    ),
-    (
-        "--chaos-deadline",
-        "chaos_deadline",
-        "seconds a hanging or looping agent blocks before it surfaces as a timeout (default 1.0)",
-    ),
-    (
-        "--chaos-min-recovery-rate",
-        "chaos_min_recovery_rate",
-        "fail the session if the recovery rate is below this (0..1)",
-    ),
-    (
-        "--chaos-max-mttr",
-        "chaos_max_mttr",
-        "fail the session if MTTR p95 exceeds this many seconds",
-    ),
-)
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("agentchaos", "chaos testing of LLM agents (pytest-agentchaos)")
-    group.addoption(
-        "--chaos",
-        action="store_true",
-        default=None,
-        help="inject the faults of chaos markers; without it they are inert",
-    )
-    parser.addini("chaos", "inject faults (like --chaos)", type="bool", default=False)
-    for option, ini, text in OPTIONS:
-        group.addoption(option, dest=ini, default=None, metavar="VALUE", help=text)
-        parser.addini(ini, text, default=None)
-    group.addoption(
-        "--chaos-report",
-        dest="chaos_report",
-        action="append",
-        default=None,
-        metavar="PATH",
-        help="write the report here; repeatable; format from the suffix: .json .md .csv .html",
-    )
-    parser.addini("chaos_report", "report paths (like --chaos-report)", type="linelist", default=[])
-
-
-def _setting(config: pytest.Config, name: str) -> tuple[Any, str]:
-    value = config.getoption(name)
-    if value is not None:
-        return value, "--" + name.replace("_", "-")
-    return config.getini(name), f"ini {name}"
-
-
-def _session_settings(config: pytest.Config) -> SessionSettings:
-    cli_enabled = config.getoption("chaos")
-    enabled = bool(cli_enabled) if cli_enabled is not None else bool(config.getini("chaos"))
-    parsed: dict[str, Any] = {}
-    for name, parse in (
-        ("chaos_seed", parse_seed),
-        ("chaos_runs", parse_runs),
-        ("chaos_min_recovery_rate", parse_rate),
-    ):
-        value, source = _setting(config, name)
-        parsed[name] = parse(value, source) if value not in (None, "") else None
-    strategy, strategy_source = _setting(config, "chaos_strategy")
-    deadline, deadline_source = _setting(config, "chaos_deadline")
-    mttr, mttr_source = _setting(config, "chaos_max_mttr")
-    db, _ = _setting(config, "chaos_db")
-    reports = config.getoption("chaos_report") or config.getini("chaos_report")
-    extra = []
-    if parsed["chaos_runs"] and parsed["chaos_runs"] > 1:
-        extra.append(f"--chaos-runs={parsed['chaos_runs']}")
-    if strategy not in (None, ""):
-        extra.append(f"--chaos-strategy={','.join(parse_strategies(strategy, strategy_source))}")
-    return SessionSettings(
-        enabled=enabled,
-        seed=parsed["chaos_seed"],
-        runs=parsed["chaos_runs"] or 1,
-        db=Path(db) if db else DEFAULT_PATH,
-        reports=tuple(parse_report_path(path) for path in reports),
-        strategies=parse_strategies(strategy, strategy_source)
-        if strategy not in (None, "")
-        else None,
-        strategies_from_cli=strategy_source.startswith("--"),
-        deadline_s=parse_seconds(deadline, deadline_source, positive=True)
-        if deadline not in (None, "")
-        else None,
-        deadline_from_cli=deadline_source.startswith("--"),
-        min_recovery_rate=parsed["chaos_min_recovery_rate"],
-        max_mttr_s=parse_seconds(mttr, mttr_source) if mttr not in (None, "") else None,
-        extra_reproduce_args=tuple(extra),
-    )
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -159,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "per-test chaos settings",
     )
     try:
-        settings = _session_settings(config)
+        settings = read_session_settings(config)
     except ChaosConfigError as error:
         raise pytest.UsageError(str(error)) from None
     if not settings.enabled:
@@ -284,40 +184,8 @@ def _agentchaos_repetition(request: pytest.FixtureRequest) -> int:
 
 
 def _faults_of(item: pytest.Item) -> tuple[tuple[FaultSpec, ...], dict[str, Any]]:
-    faults: list[FaultSpec] = []
-    settings: dict[str, Any] = {}
-    # closest marker last, so a test's own settings win over its class's and module's
-    for mark in reversed(list(item.iter_markers())):
-        if not mark.name.startswith("chaos_") or mark.name in SIBLING_MARKERS:
-            continue
-        kind = mark.name[len("chaos_") :]
-        if kind == "settings":
-            if mark.args:
-                raise ChaosConfigError("chaos_settings takes keyword arguments only")
-            settings.update(check_test_settings(mark.kwargs, "chaos_settings"))
-        elif kind == "scenario":
-            if len(mark.args) != 1 or mark.kwargs:
-                raise ChaosConfigError("chaos_scenario takes one argument: a name or a path")
-            path = find_scenario(str(mark.args[0]), [item.path.parent, item.config.rootpath])
-            scenario = load_scenario(path)
-            faults.extend(scenario.faults)
-            settings.update(scenario.settings)
-        elif kind in FAULT_KINDS:
-            arguments = dict(mark.kwargs)
-            if len(mark.args) > 1:
-                raise ChaosConfigError(
-                    f"chaos_{kind} takes at most one positional argument "
-                    f"(the target), got {len(mark.args)}"
-                )
-            if mark.args:
-                arguments.setdefault("target", mark.args[0])
-            faults.append(parse_fault(kind, arguments))
-        else:
-            raise ChaosConfigError(
-                f"unknown chaos marker chaos_{kind}; fault kinds: "
-                f"{', '.join(FAULT_KINDS)}; also chaos_scenario, chaos_settings"
-            )
-    return tuple(faults), settings
+    marks = [m for m in item.iter_markers() if m.name not in SIBLING_MARKERS]
+    return chaos_from_marks(marks, [item.path.parent, item.config.rootpath])
 
 
 def _check_items(items: list[pytest.Item], session: ChaosSession | None) -> list[str]:
@@ -454,7 +322,7 @@ def agentchaos_store(pytestconfig: pytest.Config) -> Iterator[EventStore]:
     if session is not None:
         yield session.store
         return
-    settings = _session_settings(pytestconfig)
+    settings = read_session_settings(pytestconfig)
     with EventStore.open(settings.db) as store:
         yield store
 

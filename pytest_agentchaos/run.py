@@ -9,18 +9,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .calls import CallOptions, Prelude, apply_after, effect_key, prepare
-from .errors import InjectedFault
+from .errors import InjectedFault, describe_error
 from .faults import AGENT_CALL_KINDS, FaultSpec
 from .outcomes import FaultResult
 from .records import EventTuple, Firing
+from .recovery import Failure, RecoverHook, Recovery, StrategyRunner
 from .schedule import rng_for, should_fire
 
 _now = time.monotonic_ns
+
+__all__ = ["ChaosRun", "Failure", "RecoverHook", "Recovery", "RunSettings"]
 
 
 @dataclass(frozen=True)
@@ -31,32 +33,6 @@ class RunSettings:
     deadline_s: float = 1.0
     retry_attempts: int = 3
     retry_backoff_s: float = 0.01
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """What a strategy returns when it made a failed step good."""
-
-    value: Any
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A failed agent call, as handed to recovery strategies."""
-
-    run: ChaosRun
-    agent: str
-    error: BaseException
-    firing: Firing | None
-    call_number: int
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    is_async: bool
-    call_again: Callable[[], Any] = field(repr=False)
-
-
-RecoverHook = Callable[[Failure, str], "Recovery | Awaitable[Recovery | None] | None"]
 
 
 class ChaosRun:
@@ -82,7 +58,7 @@ class ChaosRun:
         self.firings: list[Firing] = []
         self.calls: dict[str, int] = {}
         self._count_lock = threading.Lock()
-        self._recover_hook = recover
+        self.strategies = StrategyRunner(self, recover)
         self._specs: list[FaultSpec] = []
         self._fired: list[int] = []
         self._agent_faults: dict[str, tuple[int, ...]] = {}
@@ -91,9 +67,6 @@ class ChaosRun:
         self._hidden: list[Firing] = []  # corruptions nothing has detected yet
         self._corruptions: list[Firing] = []
         self._effects: dict[str, Any] = {}
-        # Per thread and per asyncio task: a recovery in one must not silence failures of
-        # agents running concurrently in another.
-        self._strategy: ContextVar[str | None] = ContextVar("agentchaos_strategy", default=None)
         self._lock = threading.RLock()
         self.cancelled = threading.Event()
         self.started_ns = _now()
@@ -209,7 +182,7 @@ class ChaosRun:
         now = _now()
         with self._lock:
             for firing in self._pending.pop(target, ()):
-                strategy = self._strategy.get()
+                strategy = self.strategies.current()
                 firing.recovered_ns, firing.strategy = now, strategy
                 self.events.append(
                     (now, target, "fault_recovered", firing.fault_id, {"strategy": strategy})
@@ -218,7 +191,7 @@ class ChaosRun:
     def _failed(self, name: str, number: int, error: BaseException) -> None:
         fault_id = getattr(error, "fault_id", None)
         self.events.append(
-            (_now(), name, "call_error", fault_id, {"call": number, "error": _describe(error)})
+            (_now(), name, "call_error", fault_id, {"call": number, "error": describe_error(error)})
         )
         if isinstance(error, InjectedFault):
             # An injected failure is no check of anyone's output: it detects only itself.
@@ -227,79 +200,6 @@ class ChaosRun:
             )
         else:
             self.detect(f"{type(error).__name__} in {name}")
-
-    def _strategies_apply(self) -> bool:
-        return (
-            bool(self.settings.strategies)
-            and self._recover_hook is not None
-            and self._strategy.get() is None  # failures inside a recovery are not recovered
-        )
-
-    def _ask(self, failure: Failure, strategy: str) -> Any:
-        self.record(failure.agent, "recovery_attempt", _fid(failure), {"strategy": strategy})
-        assert self._recover_hook is not None
-        return self._recover_hook(failure, strategy)
-
-    def _declined(self, failure: Failure, strategy: str, outcome: Any) -> bool:
-        """Whether the strategy gave no usable answer (and record why, if it was broken)."""
-        if outcome is None:
-            return True
-        if isinstance(outcome, Recovery):
-            return False
-        self._broken(failure, strategy, f"returned {outcome!r}, not a Recovery")
-        return True
-
-    def _broken(self, failure: Failure, strategy: str, problem: str) -> None:
-        # A broken strategy must not hide the agent's own failure: note it, try the next one.
-        self.record(
-            failure.agent, "recovery_error", _fid(failure), {"strategy": strategy, "error": problem}
-        )
-
-    def _recover(self, failure: Failure) -> Recovery | None:
-        for strategy in self.settings.strategies:
-            token = self._strategy.set(strategy)
-            try:
-                outcome = self._ask(failure, strategy)
-            except Exception as error:
-                self._broken(failure, strategy, _describe(error))
-                continue
-            finally:
-                self._strategy.reset(token)
-            if not self._declined(failure, strategy, outcome):
-                return self._recovered(failure, strategy, outcome)
-        self.record(failure.agent, "recovery_failed", _fid(failure))
-        return None
-
-    async def _arecover(self, failure: Failure) -> Recovery | None:
-        for strategy in self.settings.strategies:
-            token = self._strategy.set(strategy)
-            try:
-                outcome = self._ask(failure, strategy)
-                if isinstance(outcome, Awaitable):
-                    outcome = await outcome
-            except Exception as error:
-                self._broken(failure, strategy, _describe(error))
-                continue
-            finally:
-                self._strategy.reset(token)
-            if not self._declined(failure, strategy, outcome):
-                return self._recovered(failure, strategy, outcome)
-        self.record(failure.agent, "recovery_failed", _fid(failure))
-        return None
-
-    def _recovered(self, failure: Failure, strategy: str, outcome: Recovery) -> Recovery:
-        token = self._strategy.set(strategy)
-        try:
-            self.complete(failure.agent)
-        finally:
-            self._strategy.reset(token)
-        self.record(
-            failure.agent,
-            "recovery_succeeded",
-            _fid(failure),
-            {"strategy": strategy, "detail": outcome.detail},
-        )
-        return outcome
 
     # ------------------------------------------------------------------- agent calls
     def count_call(self, name: str) -> int:
@@ -454,10 +354,12 @@ class ChaosRun:
     ) -> Recovery | None:
         """Record a failed call and ask the strategies; ``None`` means re-raise it."""
         self._failed(name, number, error)
-        if not self._strategies_apply():
+        if not self.strategies.apply():
             return None
         again = lambda: self.call(name, fn, args, kwargs, options, owner)  # noqa: E731
-        return self._recover(self._failure(name, number, error, plan, args, kwargs, False, again))
+        return self.strategies.recover(
+            self._failure(name, number, error, plan, args, kwargs, False, again)
+        )
 
     async def acall(
         self,
@@ -492,10 +394,10 @@ class ChaosRun:
             raise
         except Exception as error:
             self._failed(name, number, error)
-            if not self._strategies_apply():
+            if not self.strategies.apply():
                 raise
             again = lambda: self.acall(name, fn, args, kwargs, options, owner)  # noqa: E731
-            recovery = await self._arecover(
+            recovery = await self.strategies.arecover(
                 self._failure(name, number, error, plan, args, kwargs, True, again)
             )
             if recovery is None:
@@ -530,12 +432,3 @@ class ChaosRun:
             self.detect("test failed")
         self.ended_ns = _now()
         return [firing.freeze(self.run_id) for firing in self.firings]
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _fid(failure: Failure) -> str | None:
-    return failure.firing.fault_id if failure.firing else None
