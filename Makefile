@@ -35,6 +35,7 @@ test: lint typecheck unit
 
 bench: install
 	$(PY) bench/overhead.py
+	$(PY) bench/bus.py
 
 clean:
 	rm -rf $(VENV) .agentchaos .mypy_cache .ruff_cache .pytest_cache
