@@ -19,6 +19,16 @@ class StoreError(AgentChaosError):
     """The event store cannot be opened or written (corrupt file, newer schema)."""
 
 
+class MissingExtraError(AgentChaosError, ImportError):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, feature: str, module: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs {module}, which is not installed: "
+            f"pip install 'pytest-agentchaos[{extra}]'"
+        )
+
+
 class InjectedFault(AgentChaosError):
     """Base of the failures that a fault injects into an agent call."""
 

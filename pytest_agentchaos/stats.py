@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from .errors import MissingExtraError
 
 
 def wilson_interval(
@@ -75,8 +78,7 @@ class TestResult:
 
 def compare_rates(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> TestResult:
     """Fisher's exact test on the 2x2 table (chi-square when every cell is large)."""
-    from scipy import stats  # heavy: only when a comparison is asked for
-
+    stats = _scipy_stats("comparing recovery rates")
     table = [[successes_a, trials_a - successes_a], [successes_b, trials_b - successes_b]]
     if min(min(row) for row in table) >= 5 and trials_a + trials_b > 1000:
         chi2, p_value, _, _ = stats.chi2_contingency(table)
@@ -89,7 +91,15 @@ def compare_times(a: Sequence[float], b: Sequence[float]) -> TestResult | None:
     """Mann-Whitney U test (two-sided) between two samples of durations."""
     if not a or not b:
         return None
-    from scipy import stats
-
+    stats = _scipy_stats("comparing recovery times")
     result = stats.mannwhitneyu(list(a), list(b), alternative="two-sided")
     return TestResult("mann_whitney_u", float(result.statistic), float(result.pvalue))
+
+
+def _scipy_stats(feature: str) -> Any:
+    """scipy.stats, imported on first use (heavy), or a clear error naming the extra."""
+    try:
+        from scipy import stats
+    except ImportError:
+        raise MissingExtraError(feature, "scipy", "stats") from None
+    return stats

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import CassetteMismatchError, ChaosConfigError
+from ..errors import CassetteMismatchError, ChaosConfigError, MissingExtraError
 
 __all__ = [
     "MATCH_ON",
@@ -77,7 +77,10 @@ def use_cassette(path: str | Path, record_mode: str = "none", **vcr_options: Any
     Yields the vcrpy ``Cassette``. ``vcr_options`` override :func:`vcr_config`. A request the
     cassette cannot answer raises :class:`CassetteMismatchError`.
     """
-    import vcr
+    try:
+        import vcr
+    except ImportError:
+        raise MissingExtraError("LLM cassettes", "vcrpy", "llm") from None
 
     config = {**vcr_config(record_mode), **vcr_options}
     with (

@@ -30,10 +30,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-import httpx2
+from ..errors import ChaosConfigError, MissingExtraError
+
+try:  # openai 3.x sends through httpx2; a core install has neither
+    import httpx2
+except ImportError:
+    raise MissingExtraError("the OpenAI integration", "openai>=3", "llm") from None
 import wrapt
 
-from ..errors import ChaosConfigError
 from ..injection import current_run
 from .openai_faults import DEFAULT_RETRY_AFTER_S, LLM_FAULT_KINDS, Exchange, Plan
 from .openai_sse import AsyncStream, SyncStream, is_event_stream, is_json
