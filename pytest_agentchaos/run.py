@@ -16,7 +16,7 @@ from .calls import CallOptions, Prelude, apply_after, effect_key, prepare
 from .errors import InjectedFault, describe_error
 from .faults import AGENT_CALL_KINDS, FaultSpec
 from .outcomes import FaultResult
-from .records import EventTuple, Firing
+from .records import CallCounts, EventTuple, Firing
 from .recovery import Failure, RecoverHook, Recovery, StrategyRunner
 from .schedule import rng_for, should_fire
 
@@ -56,8 +56,7 @@ class ChaosRun:
         self.settings = settings or RunSettings()
         self.events: list[EventTuple] = []
         self.firings: list[Firing] = []
-        self.calls: dict[str, int] = {}
-        self._count_lock = threading.Lock()
+        self.calls = CallCounts()
         self.strategies = StrategyRunner(self, recover)
         self._specs: list[FaultSpec] = []
         self._fired: list[int] = []
@@ -204,9 +203,7 @@ class ChaosRun:
     # ------------------------------------------------------------------- agent calls
     def count_call(self, name: str) -> int:
         """Count one more call (or request, or delivery) of ``name``; returns its number."""
-        with self._count_lock:  # threads calling one agent must get distinct numbers
-            number = self.calls[name] = self.calls.get(name, 0) + 1
-        return number
+        return self.calls.next(name)
 
     def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
         number = self.count_call(name)
@@ -253,9 +250,7 @@ class ChaosRun:
         owner: object = None,
     ) -> Any:
         """Run one call of agent ``name`` under this run's faults (the sync path)."""
-        with self._count_lock:  # threads calling one agent must get distinct call numbers
-            calls = self.calls
-            number = calls[name] = calls.get(name, 0) + 1
+        number = self.calls.next(name)
         indices = self._agent_faults.get(name)
         if indices is None:
             indices = self._index(name)

@@ -4,7 +4,6 @@ plugins: faults, timestamps, events, propagation, idempotency, retry, async, in-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import sys
@@ -922,34 +921,31 @@ def test_hallucinated_field_passed_as_scalar_counts_as_propagation() -> None:
 
 
 # ---------------------------------------------------------------- threads
-class _RacyCalls(dict[str, int]):
-    """A calls dict whose first two reads wait for each other, to force the interleaving
-    'A reads, B reads, A writes, B writes' that the GIL allows at any time."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.barrier = threading.Barrier(2, timeout=0.5)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = super().get(key, default)
-        # a BrokenBarrierError means the reads are serialised by a lock: nothing to force
-        with contextlib.suppress(threading.BrokenBarrierError):
-            self.barrier.wait()
-        return value
-
-
 def test_concurrent_calls_get_distinct_call_numbers() -> None:
     run = make_run()
-    run.calls = _RacyCalls()
-    with active(run):
-        threads = [threading.Thread(target=sync_inventory) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(5)
+    barrier = threading.Barrier(8)
+
+    def hammer() -> None:
+        barrier.wait()  # start together, so the first calls race to create the counter too
+        for _ in range(500):
+            sync_inventory()
+
+    # A tiny switch interval makes the GIL change hands inside the call path as often as it can.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with active(run):
+            threads = [threading.Thread(target=hammer) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+    finally:
+        sys.setswitchinterval(interval)
     numbers = sorted(e[4] for e in run.events if e[2] == "call_start")
-    assert numbers == [1, 2]
-    assert run.calls["inventory"] == 2
+    assert numbers == list(range(1, 4001))
+    assert run.calls["inventory"] == 4000
+    assert dict(run.calls) == {"inventory": 4000}
 
 
 def test_async_callable_object_proxy(tmp_module: types.ModuleType) -> None:
