@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .calls import CallOptions, Prelude, apply_after, effect_key, prepare
+from .calls import CallOptions, apply_after, effect_key, prepare
 from .errors import InjectedFault, describe_error
 from .faults import AGENT_CALL_KINDS, FaultSpec
 from .outcomes import FaultResult
@@ -319,13 +319,16 @@ class ChaosRun:
             assert key is not None
             return self._replay(name, number, key)
         try:
-            prelude = prepare(self, plan, fn, args, owner) if plan else Prelude(args)
-            if prelude.wait_s:
-                self.cancelled.wait(prelude.wait_s)
-            if prelude.error is not None:
-                raise prelude.error
-            result = prelude.skipped_result if prelude.skip else fn(*prelude.args, **kwargs)
-            result = self._ran(key, plan, result)
+            if not plan:  # armed here, but nothing fired at this call
+                result = self._ran(key, plan, fn(*args, **kwargs))
+            else:
+                prelude = prepare(self, plan, fn, args, owner)
+                if prelude.wait_s:
+                    self.cancelled.wait(prelude.wait_s)
+                if prelude.error is not None:
+                    raise prelude.error
+                result = prelude.skipped_result if prelude.skip else fn(*prelude.args, **kwargs)
+                result = self._ran(key, plan, result)
         except Exception as error:
             recovery = self._handle_error(
                 name, number, error, plan, fn, args, kwargs, options, owner
@@ -374,13 +377,19 @@ class ChaosRun:
             assert key is not None
             return self._replay(name, number, key)
         try:
-            prelude = prepare(self, plan, fn, args, owner) if plan else Prelude(args)
-            if prelude.wait_s:
-                await asyncio.sleep(prelude.wait_s)
-            if prelude.error is not None:
-                raise prelude.error
-            result = prelude.skipped_result if prelude.skip else await fn(*prelude.args, **kwargs)
-            result = self._ran(key, plan, result)
+            if not plan:
+                result = self._ran(key, plan, await fn(*args, **kwargs))
+            else:
+                prelude = prepare(self, plan, fn, args, owner)
+                if prelude.wait_s:
+                    await asyncio.sleep(prelude.wait_s)
+                if prelude.error is not None:
+                    raise prelude.error
+                if prelude.skip:
+                    result = prelude.skipped_result
+                else:
+                    result = await fn(*prelude.args, **kwargs)
+                result = self._ran(key, plan, result)
         except asyncio.CancelledError:
             # The caller gave up (its own timeout): that is how a hang or delay surfaces.
             self.record(name, "call_cancelled", None, {"call": number})
