@@ -5,8 +5,10 @@ Everything else lives in engine modules that never import pytest.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,6 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(_XdistHooks(session), "agentchaos-xdist")
     else:
+        # The controller's store, wherever this worker was started.
+        settings = dataclasses.replace(settings, db=Path(workerinput["agentchaos_db"]))
         session = ChaosSession(
             settings,
             session_id=workerinput["agentchaos_session"],
@@ -117,6 +121,7 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["agentchaos_session"] = self.session.session_id
         node.workerinput["agentchaos_seed"] = self.session.seed
+        node.workerinput["agentchaos_db"] = str(self.session.settings.db)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # A worker's bad marker arrives as a failed collection; the exit code should still

@@ -105,7 +105,8 @@ def read_session_settings(config: pytest.Config) -> SessionSettings:
         enabled=enabled,
         seed=parsed["chaos_seed"],
         runs=parsed["chaos_runs"] or 1,
-        db=Path(db) if db else DEFAULT_PATH,
+        # Absolute now: a test that changes directory must not move the store under a worker.
+        db=(Path(db) if db else DEFAULT_PATH).absolute(),
         reports=tuple(parse_report_path(path) for path in reports),
         strategies=parse_strategies(strategy, strategy_source)
         if strategy not in (None, "")

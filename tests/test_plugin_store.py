@@ -284,10 +284,42 @@ def test_agentchaos_store_fixture_is_the_sessions_store(pytester: pytest.Pyteste
         + """
 
 def test_zz_store_sees_the_finished_run(agentchaos_store):
-    assert str(agentchaos_store.path) == "s.db"
+    import pathlib
+
+    assert agentchaos_store.path == pathlib.Path("s.db").absolute()
     runs = agentchaos_store.runs()
     assert [r["nodeid"] for r in runs] == ["test_store.py::test_crash_then_ok"]
     assert [f.outcome.value for f in agentchaos_store.faults()] == ["recovered"]
 """
     )
     pytester.runpytest("--chaos", "--chaos-db=s.db").assert_outcomes(passed=2)
+
+
+def test_store_stays_put_when_a_test_changes_directory(pytester: pytest.Pytester) -> None:
+    # The first run's rows are written after the test moved elsewhere: they must still land in
+    # the store named on the command line, relative to where pytest was started.
+    pytester.makepyfile(
+        test_cd="""
+import os
+import pytest
+from pytest_agentchaos import agent
+
+@agent("a")
+def a():
+    return 1
+
+@pytest.mark.chaos_delay(target="a", seconds=0)
+def test_moves_away(agentchaos, tmp_path):
+    os.chdir(tmp_path)
+    assert a() == 1
+"""
+    )
+    # In an xdist worker, which opens the store only when its first test ends.
+    result = pytester.runpytest_subprocess(
+        "--chaos", "--chaos-db=s.db", "-p", "no:cacheprovider", "-p", "xdist", "-n", "1"
+    )
+    result.assert_outcomes(passed=1)
+    with closing(sqlite3.connect(pytester.path / "s.db")) as conn:
+        assert conn.execute("SELECT nodeid FROM runs").fetchall() == [
+            ("test_cd.py::test_moves_away",)
+        ]
