@@ -19,7 +19,7 @@ from .report import Report, build_report
 from .run import ChaosRun
 from .schedule import derive_seed
 from .settings import SessionSettings, resolve_run_settings
-from .store import EventStore, RunRow
+from .store import EventStore, RunRow, iso_time
 
 
 class ChaosSession:
@@ -91,6 +91,7 @@ class ChaosSession:
             condition="chaos",
             outcome=outcome,
             started_ns=run.started_ns,
+            started_at=iso_time(started_wall),
             ended_ns=ended,
             duration_s=time.time() - started_wall,
             worker=self.worker,

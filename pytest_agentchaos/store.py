@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,10 +121,16 @@ class RunRow:
     duration_s: float
     worker: str
     strategies: str
+    started_at: str = ""  # ISO 8601 UTC wall clock at the start; empty: when the row is written
 
 
 def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return iso_time(time.time())
+
+
+def iso_time(epoch_s: float) -> str:
+    """Wall-clock seconds as ISO 8601 UTC with milliseconds, as the store keeps them."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
 
 
 def _encode(payload: Any) -> str | None:
@@ -293,7 +300,7 @@ class EventStore:
                     run.repetition,
                     run.condition,
                     run.outcome,
-                    _now_iso(),
+                    run.started_at or _now_iso(),
                     run.started_ns,
                     run.ended_ns,
                     run.duration_s,

@@ -8,6 +8,7 @@ import json
 import random
 import sqlite3
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,36 @@ def test_moves_away(agentchaos, tmp_path):
         assert conn.execute("SELECT nodeid FROM runs").fetchall() == [
             ("test_cd.py::test_moves_away",)
         ]
+
+
+def test_runs_started_at_is_when_each_test_started(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_times="""
+import time
+import pytest
+from pytest_agentchaos import agent
+
+@agent("a")
+def a():
+    return 1
+
+@pytest.mark.chaos_delay(target="a", seconds=0)
+def test_first(agentchaos):
+    a()
+    time.sleep(0.3)
+
+@pytest.mark.chaos_delay(target="a", seconds=0)
+def test_second(agentchaos):
+    a()
+"""
+    )
+    result = pytester.runpytest("--chaos", "--chaos-db=s.db", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    with closing(sqlite3.connect(pytester.path / "s.db")) as conn:
+        session_start = conn.execute("SELECT started_at FROM sessions").fetchone()[0]
+        rows = conn.execute("SELECT started_at, duration_s FROM runs ORDER BY nodeid").fetchall()
+    first, second = (datetime.fromisoformat(at) for at, _ in rows)
+    assert datetime.fromisoformat(session_start) <= first
+    # the second test started after the first one's 0.3 s, not when its own row was written
+    assert (second - first).total_seconds() >= 0.3
+    assert rows[0][1] >= 0.3 > rows[1][1]
