@@ -10,7 +10,6 @@ import csv
 import html
 import io
 import json
-import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -147,7 +146,8 @@ def reproduce_command(nodeid: str, seed: int | None, extra_args: Sequence[str] =
     if seed is not None:
         parts.append(f"--chaos-seed={seed}")
     parts.extend(extra_args)
-    parts.append(shlex.quote(nodeid))
+    # Always quoted, as DESIGN shows it: parametrized ids carry brackets and spaces.
+    parts.append("'" + nodeid.replace("'", "'\"'\"'") + "'")
     return " ".join(parts)
 
 

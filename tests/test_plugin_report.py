@@ -162,7 +162,7 @@ def test_json_report_outcomes_contract_keys_and_wilson_interval(
     for nodeid, entry in tests.items():
         assert set(entry) >= TEST_KEYS
         assert entry["outcome"] == "passed"
-        assert entry["reproduce"] == f"pytest --chaos --chaos-seed=11 {shlex.quote(nodeid)}"
+        assert entry["reproduce"] == f"pytest --chaos --chaos-seed=11 '{nodeid}'"
         (fault,) = entry["faults"]
         assert set(fault) >= TEST_FAULT_KEYS
         assert fault["outcome"] == nodeid.rsplit("_", 1)[-1]

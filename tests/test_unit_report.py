@@ -174,15 +174,17 @@ def test_tests_and_reproduce(report: Report) -> None:
     assert crash.faults[0].mttr_s == pytest.approx(0.001)
     assert crash.faults[3].mttr_s is None
     assert hall.reproduce == "pytest --chaos --chaos-seed=1234 'tests/test_b.py::test_hall[x y]'"
-    assert crash.reproduce == f"pytest --chaos --chaos-seed=1234 {CRASH_NODE}"
+    assert crash.reproduce == f"pytest --chaos --chaos-seed=1234 '{CRASH_NODE}'"
     assert report.warnings == [f"{HALL_NODE}: chaos_crash(target='pricing') never fired"]
 
 
 def test_reproduce_command_with_extra_args_and_no_seed() -> None:
-    assert reproduce_command("t.py::t", None) == "pytest --chaos t.py::t"
+    assert reproduce_command("t.py::t", None) == "pytest --chaos 't.py::t'"
+    # a quote inside the id survives the shell
+    assert reproduce_command("t.py::t[it's]", 1).endswith("""'t.py::t[it'"'"'s]'""")
     assert (
         reproduce_command("t.py::t", 5, ["--chaos-runs=3"])
-        == "pytest --chaos --chaos-seed=5 --chaos-runs=3 t.py::t"
+        == "pytest --chaos --chaos-seed=5 --chaos-runs=3 't.py::t'"
     )
 
 
