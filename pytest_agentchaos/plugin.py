@@ -159,11 +159,13 @@ class _StrategyCollector:
 
 
 # ------------------------------------------------------------------------- collection
+#: Fixtures whose tests get a chaos run (recorded) even without a chaos marker.
+CHAOS_FIXTURES = frozenset({"agentchaos", "agentchaos_bus", "agentchaos_openai"})
+
+
 def _is_chaos_test(item_markers: Iterator[pytest.Mark], fixturenames: list[str]) -> bool:
-    return (
-        "agentchaos" in fixturenames
-        or "agentchaos_bus" in fixturenames
-        or any(m.name.startswith("chaos_") for m in item_markers)
+    return not CHAOS_FIXTURES.isdisjoint(fixturenames) or any(
+        m.name.startswith("chaos_") for m in item_markers
     )
 
 
