@@ -58,6 +58,7 @@ class Totals(_Frozen):
     recovery_rate_ci: list[float] | None
     mttr_s: dict[str, float | None]
     mttd_s: dict[str, float | None]
+    propagation: int = 0  # later agent calls that received a corrupted value
 
 
 class TestFault(_Frozen):
@@ -137,6 +138,7 @@ def build_totals(faults: Sequence[FaultResult]) -> Totals:
         recovery_rate_ci=list(interval) if interval else None,
         mttr_s=mttr.as_dict(),
         mttd_s=mttd.as_dict(),
+        propagation=sum(f.propagation for f in faults),
     )
 
 
@@ -261,9 +263,14 @@ def table_rows(report: Report) -> list[list[str]]:
 def summary_line(report: Report) -> str:
     totals = report.totals
     seed = f"seed {report.seed}" if report.seed is not None else "seed ?"
+    spread = (
+        f" · corrupted values reached {totals.propagation} later calls"
+        if totals.propagation
+        else ""
+    )
     return (
         f"{seed} · {totals.injected} faults · {_percent(totals.recovery_rate)} recovered · "
-        f"{totals.silent} silent · MTTR p50 {format_duration(totals.mttr_s['p50'])}"
+        f"{totals.silent} silent{spread} · MTTR p50 {format_duration(totals.mttr_s['p50'])}"
     )
 
 

@@ -259,7 +259,10 @@ def test_render_text(report: Report) -> None:
     assert "2.9 ms" in crash_line
     low, high = wilson_interval(3, 4)
     assert f"[{low * 100:.1f}, {high * 100:.1f}]" in crash_line
-    assert "seed 1234 · 8 faults · 66.7% recovered · 1 silent · MTTR p50 2.5 ms" in lines
+    assert (
+        "seed 1234 · 8 faults · 66.7% recovered · 1 silent · "
+        "corrupted values reached 3 later calls · MTTR p50 2.5 ms"
+    ) in lines
     assert f"warning: {HALL_NODE}: chaos_crash(target='pricing') never fired" in lines
     assert (
         lines[-1] == "reproduce: pytest --chaos --chaos-seed=1234 'tests/test_b.py::test_hall[x y]'"
