@@ -18,41 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_contract import (
+    ROW_KEYS,
+    SUMMARY_KEYS,
+    TEST_FAULT_KEYS,
+    TEST_KEYS,
+    TOP_KEYS,
+    TOTALS_KEYS,
+)
 
 AGENTCHAOS = str(Path(sys.executable).with_name("agentchaos"))
-
-# DESIGN.md's JSON report contract (more keys may be added; these must be there).
-TOP_KEYS = {"version", "seed", "totals", "rows", "tests"}
-TOTALS_KEYS = {
-    "injected",
-    "recovered",
-    "unrecovered",
-    "silent",
-    "tolerated",
-    "recovery_rate",
-    "recovery_rate_ci",
-    "mttr_s",
-    "mttd_s",
-}
-ROW_KEYS = {
-    "kind",
-    "target",
-    "strategy",
-    "injected",
-    "recovered",
-    "unrecovered",
-    "silent",
-    "tolerated",
-    "recovery_rate",
-    "ci_low",
-    "ci_high",
-    "mttr_p50_s",
-    "mttr_p95_s",
-    "mttr_mean_s",
-}
-TEST_KEYS = {"nodeid", "seed", "outcome", "faults", "reproduce"}
-TEST_FAULT_KEYS = {"kind", "target", "outcome", "mttr_s"}
-SUMMARY_KEYS = {"mean", "p50", "p95"}
 
 
 def wilson(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:

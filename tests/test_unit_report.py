@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_contract import ROW_KEYS, TEST_FAULT_KEYS, TEST_KEYS, TOTALS_KEYS
 
 from pytest_agentchaos.outcomes import FaultResult, Outcome
 from pytest_agentchaos.report import (
@@ -192,38 +193,6 @@ def test_all_sessions_report(store: EventStore) -> None:
     everything = build_report(store, None, None)
     assert everything.totals.injected == 9
     assert everything.totals.unrecovered == 2
-
-
-# JSON contract (DESIGN.md): these keys must be there; more may be added.
-TOTALS_KEYS = {
-    "injected",
-    "recovered",
-    "unrecovered",
-    "silent",
-    "tolerated",
-    "recovery_rate",
-    "recovery_rate_ci",
-    "mttr_s",
-    "mttd_s",
-}
-ROW_KEYS = {
-    "kind",
-    "target",
-    "strategy",
-    "injected",
-    "recovered",
-    "unrecovered",
-    "silent",
-    "tolerated",
-    "recovery_rate",
-    "ci_low",
-    "ci_high",
-    "mttr_p50_s",
-    "mttr_p95_s",
-    "mttr_mean_s",
-}
-TEST_KEYS = {"nodeid", "seed", "outcome", "faults", "reproduce"}
-TEST_FAULT_KEYS = {"kind", "target", "outcome", "mttr_s"}
 
 
 def test_json_has_design_keys(report: Report) -> None:
