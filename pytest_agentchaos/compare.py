@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from .outcomes import FaultResult, Outcome, count_outcomes, recovery_rate
+from .outcomes import FaultResult, recovery_counts, recovery_rate, recovery_times
 from .stats import compare_rates, compare_times, summarize
 
 
@@ -34,25 +34,15 @@ class Comparison(BaseModel):
     reason: str
 
 
-def _rate_parts(faults: Sequence[FaultResult]) -> tuple[int, int]:
-    counts = count_outcomes(faults)
-    counted = counts["recovered"] + counts["unrecovered"] + counts["silent"]
-    return counts["recovered"], counted
-
-
-def _mttrs(faults: Sequence[FaultResult]) -> list[float]:
-    return [f.mttr_s for f in faults if f.outcome is Outcome.RECOVERED and f.mttr_s is not None]
-
-
 def compare_group(
     kind: str, target: str, base: Sequence[FaultResult], head: Sequence[FaultResult], alpha: float
 ) -> Comparison:
-    base_ok, base_n = _rate_parts(base)
-    head_ok, head_n = _rate_parts(head)
-    base_rate = recovery_rate(base_ok, base_n - base_ok, 0) if base_n else None
-    head_rate = recovery_rate(head_ok, head_n - head_ok, 0) if head_n else None
+    base_ok, base_n = recovery_counts(base)
+    head_ok, head_n = recovery_counts(head)
+    base_rate = recovery_rate(base_ok, base_n - base_ok, 0)
+    head_rate = recovery_rate(head_ok, head_n - head_ok, 0)
     rate = compare_rates(base_ok, base_n, head_ok, head_n) if base_n and head_n else None
-    base_t, head_t = _mttrs(base), _mttrs(head)
+    base_t, head_t = recovery_times(base), recovery_times(head)
     times = compare_times(base_t, head_t)
     base_p50, head_p50 = summarize(base_t).p50, summarize(head_t).p50
     reasons = []

@@ -104,3 +104,19 @@ def count_outcomes(results: Iterable[FaultResult]) -> dict[str, int]:
     for result in results:
         counts[result.outcome.value] += 1
     return counts
+
+
+def recovery_counts(results: Iterable[FaultResult]) -> tuple[int, int]:
+    """``(recovered, counted)``: the numerator and denominator of :func:`recovery_rate`."""
+    counts = count_outcomes(results)
+    return counts["recovered"], counts["recovered"] + counts["unrecovered"] + counts["silent"]
+
+
+def recovery_times(results: Iterable[FaultResult]) -> list[float]:
+    """The MTTR of every recovered firing, in seconds."""
+    return [r.mttr_s for r in results if r.outcome is Outcome.RECOVERED and r.mttr_s is not None]
+
+
+def detection_times(results: Iterable[FaultResult]) -> list[float]:
+    """The MTTD of every detected firing, in seconds."""
+    return [r.mttd_s for r in results if r.mttd_s is not None]

@@ -17,7 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .outcomes import FaultResult, Outcome, count_outcomes, recovery_rate
+from .outcomes import (
+    FaultResult,
+    count_outcomes,
+    detection_times,
+    recovery_counts,
+    recovery_rate,
+    recovery_times,
+)
 from .stats import summarize, wilson_interval
 from .store import EventStore, events_of_kind
 
@@ -97,17 +104,15 @@ def _counts(
 ) -> tuple[dict[str, int], float | None, tuple[float, float] | None]:
     counts = count_outcomes(faults)
     rate = recovery_rate(counts["recovered"], counts["unrecovered"], counts["silent"])
-    counted = counts["recovered"] + counts["unrecovered"] + counts["silent"]
-    interval = wilson_interval(counts["recovered"], counted) if counted else None
+    recovered, counted = recovery_counts(faults)
+    interval = wilson_interval(recovered, counted) if counted else None
     return counts, rate, interval
 
 
 def build_row(key: tuple[str, str, str], faults: Sequence[FaultResult]) -> ReportRow:
     counts, rate, interval = _counts(faults)
-    mttr = summarize(
-        [f.mttr_s for f in faults if f.outcome is Outcome.RECOVERED and f.mttr_s is not None]
-    )
-    mttd = summarize([f.mttd_s for f in faults if f.mttd_s is not None])
+    mttr = summarize(recovery_times(faults))
+    mttd = summarize(detection_times(faults))
     return ReportRow(
         kind=key[0],
         target=key[1],
@@ -127,10 +132,8 @@ def build_row(key: tuple[str, str, str], faults: Sequence[FaultResult]) -> Repor
 
 def build_totals(faults: Sequence[FaultResult]) -> Totals:
     counts, rate, interval = _counts(faults)
-    mttr = summarize(
-        [f.mttr_s for f in faults if f.outcome is Outcome.RECOVERED and f.mttr_s is not None]
-    )
-    mttd = summarize([f.mttd_s for f in faults if f.mttd_s is not None])
+    mttr = summarize(recovery_times(faults))
+    mttd = summarize(detection_times(faults))
     return Totals(
         injected=len(faults),
         **counts,
