@@ -7,10 +7,10 @@ deadline, retry) resolve command line > ``chaos_settings`` marker > ``agentchaos
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ChaosConfigError
 from .report import REPORT_FORMATS
@@ -22,50 +22,54 @@ TEST_SETTING_KEYS = ("strategy", "deadline", "retry_attempts", "retry_backoff")
 
 
 MAX_SEED = 2**63 - 1  # SQLite's INTEGER
+_Number = TypeVar("_Number", int, float)
+
+
+def _parse_number(
+    value: object,
+    source: str,
+    convert: Callable[[str], _Number],
+    accept: Callable[[_Number], bool],
+    allowed: str,
+) -> _Number:
+    """``value`` converted and checked, or an error naming it and what is allowed."""
+    try:
+        number = convert(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not accept(number):
+        raise ChaosConfigError(f"{source}={value!r}: must be {allowed}")
+    return number
 
 
 def parse_seed(value: object, source: str = "--chaos-seed") -> int:
-    allowed = f"must be a whole number from 0 to {MAX_SEED}"
-    try:
-        seed = int(str(value).strip())
-    except ValueError:
-        raise ChaosConfigError(f"{source}={value!r}: {allowed}") from None
-    if not 0 <= seed <= MAX_SEED:
-        raise ChaosConfigError(f"{source}={value!r}: {allowed}")
-    return seed
+    return _parse_number(
+        value,
+        source,
+        int,
+        lambda seed: 0 <= seed <= MAX_SEED,
+        f"a whole number from 0 to {MAX_SEED}",
+    )
 
 
 def parse_runs(value: object, source: str = "--chaos-runs") -> int:
-    try:
-        runs = int(str(value).strip())
-    except ValueError:
-        raise ChaosConfigError(f"{source}={value!r}: must be a whole number >= 1") from None
-    if runs < 1:
-        raise ChaosConfigError(f"{source}={value!r}: must be a whole number >= 1")
-    return runs
+    return _parse_number(value, source, int, lambda runs: runs >= 1, "a whole number >= 1")
 
 
 def parse_rate(value: object, source: str = "--chaos-min-recovery-rate") -> float:
-    try:
-        rate = float(str(value).strip())
-    except ValueError:
-        raise ChaosConfigError(f"{source}={value!r}: must be a number from 0 to 1") from None
-    if not 0.0 <= rate <= 1.0:
-        raise ChaosConfigError(f"{source}={value!r}: must be a number from 0 to 1")
-    return rate
+    return _parse_number(
+        value, source, float, lambda rate: 0.0 <= rate <= 1.0, "a number from 0 to 1"
+    )
 
 
 def parse_seconds(value: object, source: str, *, positive: bool = False) -> float:
-    bound = "> 0" if positive else ">= 0"
-    try:
-        seconds = float(str(value).strip())
-    except ValueError:
-        raise ChaosConfigError(
-            f"{source}={value!r}: must be a finite number of seconds {bound}"
-        ) from None
-    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
-        raise ChaosConfigError(f"{source}={value!r}: must be a finite number of seconds {bound}")
-    return seconds
+    return _parse_number(
+        value,
+        source,
+        float,
+        lambda s: math.isfinite(s) and (s > 0 if positive else s >= 0),
+        f"a finite number of seconds {'> 0' if positive else '>= 0'}",
+    )
 
 
 def parse_strategies(value: object, source: str = "--chaos-strategy") -> tuple[str, ...]:
