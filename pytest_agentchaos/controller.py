@@ -6,7 +6,6 @@ so a test written for chaos also passes as a steady-state test.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -158,6 +157,3 @@ class ChaosController:
     def __repr__(self) -> str:
         state = f"seed={self.seed}, faults={len(self.run.firings)}" if self.run else "inert"
         return f"<ChaosController {state}>"
-
-
-Factory = Callable[..., ChaosController]

@@ -13,7 +13,6 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -366,7 +365,3 @@ def write_reports(report: Report, paths: Iterable[str | Path]) -> list[Path]:
         path.write_text(renderer(report), encoding="utf-8")
         written.append(path)
     return written
-
-
-def as_dict(report: Report) -> dict[str, Any]:
-    return report.model_dump(mode="json")
