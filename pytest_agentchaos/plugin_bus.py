@@ -8,12 +8,17 @@ that :mod:`pytest_agentchaos.plugin` already reads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .bus import BUS_OPTIONS, DELIVERY_MODES, MessageBus, check_bus_options
+# Only the options here: the bus itself (asyncio and all) loads when a test asks for it, not
+# at every pytest start-up.
+from .bus_options import BUS_OPTIONS, DELIVERY_MODES, check_bus_options
 from .errors import ChaosConfigError
+
+if TYPE_CHECKING:
+    from .bus import MessageBus
 
 MARKER = "chaos_bus"
 OPTIONS_KEY = pytest.StashKey[dict[str, Any]]()
@@ -66,6 +71,8 @@ def agentchaos_bus(request: pytest.FixtureRequest) -> Iterator[MessageBus]:
             options = bus_options(request.node.iter_markers(MARKER))
         except ChaosConfigError as error:
             raise pytest.UsageError(f"{request.node.nodeid}: {error}") from None
+    from .bus import MessageBus
+
     bus = MessageBus(**options)
     try:
         yield bus

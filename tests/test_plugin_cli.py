@@ -424,6 +424,21 @@ def test_import_loads_no_heavy_dependency() -> None:
     assert out.stdout.strip() == "[]", out.stdout
 
 
+def test_plugin_start_up_loads_no_bus_and_no_llm_integration() -> None:
+    # Every pytest run loads the plugins; the bus and the OpenAI integration load on first use.
+    code = (
+        "import sys, json\n"
+        "import pytest_agentchaos.plugin, pytest_agentchaos.plugin_bus\n"
+        "import pytest_agentchaos.plugin_openai\n"
+        "lazy = ('pytest_agentchaos.bus', 'pytest_agentchaos.integrations.openai', 'asyncio')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m in lazy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_chaos_session_with_reports_loads_no_heavy_dependency(
     pytester: pytest.Pytester,
 ) -> None:
