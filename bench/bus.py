@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 
 from pytest_agentchaos.bus import MESSAGE_FAULT_KINDS, MessageBus
-from pytest_agentchaos.faults import parse_fault
-from pytest_agentchaos.injection import activate
+from pytest_agentchaos.engine.injection import activate
+from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.model.faults import parse_fault
 from pytest_agentchaos.protocol import Message
-from pytest_agentchaos.run import ChaosRun
 
 MESSAGES = 5_000
 ROUNDS = 15

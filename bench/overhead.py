@@ -18,10 +18,10 @@ import timeit
 from pathlib import Path
 
 from pytest_agentchaos import agent
-from pytest_agentchaos.faults import parse_fault
-from pytest_agentchaos.injection import activate
-from pytest_agentchaos.run import ChaosRun
-from pytest_agentchaos.store import EventStore, RunRow
+from pytest_agentchaos.engine.injection import activate
+from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.model.faults import parse_fault
+from pytest_agentchaos.store.sqlite import EventStore, RunRow
 
 CALLS = 200_000
 REPEATS = 7

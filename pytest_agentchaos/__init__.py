@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .controller import ChaosController, Event
-from .errors import (
+from pytest_agentchaos.engine.controller import ChaosController, Event
+from pytest_agentchaos.engine.hookspecs import hookimpl
+from pytest_agentchaos.engine.injection import Patch, agent, current_run, wrap
+from pytest_agentchaos.engine.run import ChaosRun, Failure, Recovery, RunSettings
+from pytest_agentchaos.errors import (
     AgentChaosError,
     AgentCrashed,
     AgentHung,
@@ -22,15 +25,22 @@ from .errors import (
     StoreError,
     TokenLimitExceeded,
 )
-from .faults import FAULT_KINDS, FaultSpec, parse_fault
-from .hookspecs import hookimpl
-from .injection import Patch, agent, current_run, wrap
-from .outcomes import FaultResult, Outcome
-from .run import ChaosRun, Failure, Recovery, RunSettings
+from pytest_agentchaos.model.faults import FAULT_KINDS, FaultSpec, parse_fault
+from pytest_agentchaos.model.outcomes import FaultResult, Outcome
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers
-    from .bus import BusError, DeliveryError, DeliveryTimeout, MessageBus
-    from .protocol import ContractViolation, Message, MessageType, validate_message
+    from pytest_agentchaos.bus.message_bus import (
+        BusError,
+        DeliveryError,
+        DeliveryTimeout,
+        MessageBus,
+    )
+    from pytest_agentchaos.model.protocol import (
+        ContractViolation,
+        Message,
+        MessageType,
+        validate_message,
+    )
 
 __version__ = "0.1.0"
 

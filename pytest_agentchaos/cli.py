@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .errors import AgentChaosError
-from .outcomes import FaultResult
-from .store import DEFAULT_PATH, EventStore
+from pytest_agentchaos.config.settings import DEFAULT_PATH
+from pytest_agentchaos.errors import AgentChaosError
+from pytest_agentchaos.model.outcomes import FaultResult
+from pytest_agentchaos.store.sqlite import EventStore
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import build_report, render_text, write_reports
+    from pytest_agentchaos.report.build import build_report, render_text, write_reports
 
     with EventStore.read(args.db) as store:
         session = None if args.all else (args.session or store.latest_session())
@@ -35,7 +36,7 @@ def _faults_of(path: str, session: str | None) -> list[FaultResult]:
 def _compare(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from .compare import compare_faults
+    from pytest_agentchaos.report.compare import compare_faults
 
     rows = compare_faults(
         _faults_of(args.base, args.base_session),

@@ -11,15 +11,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .faults import FaultSpec
-from .injection import activate
-from .outcomes import FaultResult
-from .registry import StrategyRegistry
-from .report import Report, build_report
-from .run import ChaosRun
-from .schedule import derive_seed
-from .settings import SessionSettings, resolve_run_settings
-from .store import EventStore, RunRow, iso_time
+from pytest_agentchaos.config.settings import SessionSettings, resolve_run_settings
+from pytest_agentchaos.engine.injection import activate
+from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.model.faults import FaultSpec
+from pytest_agentchaos.model.outcomes import FaultResult
+from pytest_agentchaos.model.schedule import derive_seed
+from pytest_agentchaos.report.build import Report, build_report
+from pytest_agentchaos.store.sqlite import EventStore, RunRow, iso_time
+from pytest_agentchaos.strategies.registry import StrategyRegistry
 
 
 class ChaosSession:

@@ -18,11 +18,11 @@ from pytest_agentchaos.bus import (
     MessageBus,
     check_bus_options,
 )
+from pytest_agentchaos.engine.injection import activate
+from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.faults import FaultSpec, parse_fault
-from pytest_agentchaos.injection import activate
+from pytest_agentchaos.model.faults import FaultSpec, parse_fault
 from pytest_agentchaos.protocol import ContractViolation, Message, MessageType
-from pytest_agentchaos.run import ChaosRun
 
 StartRun = Callable[..., ChaosRun]
 

@@ -15,9 +15,9 @@ import pytest
 
 from pytest_agentchaos import FAULT_KINDS
 from pytest_agentchaos.cli import build_parser
-from pytest_agentchaos.outcomes import OUTCOMES
-from pytest_agentchaos.settings import TEST_SETTING_KEYS
-from pytest_agentchaos.store import EventStore
+from pytest_agentchaos.config.settings import TEST_SETTING_KEYS
+from pytest_agentchaos.model.outcomes import OUTCOMES
+from pytest_agentchaos.store.sqlite import EventStore
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

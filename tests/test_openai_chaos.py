@@ -21,9 +21,9 @@ openai = pytest.importorskip("openai")
 httpx2 = pytest.importorskip("httpx2")
 pytest.importorskip("vcr")
 
+from pytest_agentchaos.engine.injection import activate  # noqa: E402
+from pytest_agentchaos.engine.run import ChaosRun  # noqa: E402
 from pytest_agentchaos.errors import ChaosConfigError  # noqa: E402
-from pytest_agentchaos.faults import parse_fault  # noqa: E402
-from pytest_agentchaos.injection import activate  # noqa: E402
 from pytest_agentchaos.integrations.cassettes import (  # noqa: E402
     CassetteMismatchError,
     use_cassette,
@@ -34,8 +34,8 @@ from pytest_agentchaos.integrations.openai import (  # noqa: E402
     instrument,
     uninstrument,
 )
-from pytest_agentchaos.outcomes import FaultResult  # noqa: E402
-from pytest_agentchaos.run import ChaosRun  # noqa: E402
+from pytest_agentchaos.model.faults import parse_fault  # noqa: E402
+from pytest_agentchaos.model.outcomes import FaultResult  # noqa: E402
 from pytest_agentchaos.testing.openai_server import (  # noqa: E402
     ChatReply,
     LocalOpenAIServer,
@@ -509,7 +509,7 @@ def test_instrument_rejects_what_it_cannot_wrap() -> None:
 def test_importing_the_plugin_leaves_the_sdk_unloaded() -> None:
     code = (
         "import sys, pytest_agentchaos, pytest_agentchaos.plugin, "
-        "pytest_agentchaos.plugin_openai, pytest_agentchaos.integrations.cassettes\n"
+        "pytest_agentchaos.plugin.openai, pytest_agentchaos.integrations.cassettes\n"
         "print(sorted(m for m in ('openai', 'httpx2', 'vcr') if m in sys.modules))"
     )
     out = subprocess.run(

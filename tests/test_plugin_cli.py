@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from pytest_agentchaos.faults import FAULT_KINDS
+from pytest_agentchaos.model.faults import FAULT_KINDS
 
 # langsmith's pytest plugin (installed with the langgraph extra) costs ~1.4 s per process
 NO_SLOW_PLUGINS = ("-p", "no:langsmith_plugin")
@@ -428,8 +428,8 @@ def test_plugin_start_up_loads_no_bus_and_no_llm_integration() -> None:
     # Every pytest run loads the plugins; the bus and the OpenAI integration load on first use.
     code = (
         "import sys, json\n"
-        "import pytest_agentchaos.plugin, pytest_agentchaos.plugin_bus\n"
-        "import pytest_agentchaos.plugin_openai\n"
+        "import pytest_agentchaos.plugin, pytest_agentchaos.plugin.bus\n"
+        "import pytest_agentchaos.plugin.openai\n"
         "lazy = ('pytest_agentchaos.bus', 'pytest_agentchaos.integrations.openai', 'asyncio')\n"
         "print(json.dumps(sorted(m for m in sys.modules if m in lazy)))\n"
     )

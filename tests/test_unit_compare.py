@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pytest_agentchaos.compare import compare_faults
-from pytest_agentchaos.outcomes import FaultResult, Outcome
-from pytest_agentchaos.store import EventStore, RunRow
+from pytest_agentchaos.model.outcomes import FaultResult, Outcome
+from pytest_agentchaos.report.compare import compare_faults
+from pytest_agentchaos.store.sqlite import EventStore, RunRow
 
 AGENTCHAOS = str(Path(sys.executable).with_name("agentchaos"))
 

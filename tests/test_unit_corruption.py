@@ -1,4 +1,4 @@
-"""Unit tests of pytest_agentchaos.corruption: wrong values, hallucination, truncation, wipes."""
+"""Unit tests of model.corruption: wrong values, hallucination, truncation, wipes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from pytest_agentchaos.corruption import (
+from pytest_agentchaos.model.corruption import (
     Corruption,
     carries,
     hallucinate,

@@ -1,4 +1,4 @@
-"""Unit tests of pytest_agentchaos.faults: models, defaults, validation messages, selection."""
+"""Unit tests of model.faults: models, defaults, validation messages, selection."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pydantic
 import pytest
 
 from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.faults import (
+from pytest_agentchaos.model.faults import (
     AGENT_CALL_KINDS,
     FAULT_KINDS,
     FAULT_MODELS,

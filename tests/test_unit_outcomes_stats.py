@@ -1,4 +1,4 @@
-"""Unit tests of pytest_agentchaos.outcomes and pytest_agentchaos.stats."""
+"""Unit tests of pytest_agentchaos.model.outcomes and pytest_agentchaos.report.stats."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import statistics
 import pydantic
 import pytest
 
-from pytest_agentchaos.faults import Effect
-from pytest_agentchaos.outcomes import (
+from pytest_agentchaos.model.faults import Effect
+from pytest_agentchaos.model.outcomes import (
     OUTCOMES,
     FaultResult,
     Outcome,
@@ -19,7 +19,7 @@ from pytest_agentchaos.outcomes import (
     mttr_s,
     recovery_rate,
 )
-from pytest_agentchaos.stats import (
+from pytest_agentchaos.report.stats import (
     compare_rates,
     compare_times,
     percentile,

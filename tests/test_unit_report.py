@@ -1,4 +1,4 @@
-"""Unit tests of pytest_agentchaos.report built from a store with known faults."""
+"""Unit tests of pytest_agentchaos.report.build built from a store with known faults."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from report_contract import ROW_KEYS, TEST_FAULT_KEYS, TEST_KEYS, TOTALS_KEYS
 
-from pytest_agentchaos.outcomes import FaultResult, Outcome
-from pytest_agentchaos.report import (
+from pytest_agentchaos.model.outcomes import FaultResult, Outcome
+from pytest_agentchaos.report.build import (
     HEADERS,
     Report,
     build_report,
@@ -27,8 +27,8 @@ from pytest_agentchaos.report import (
     reproduce_command,
     write_reports,
 )
-from pytest_agentchaos.stats import wilson_interval
-from pytest_agentchaos.store import EventStore, RunRow
+from pytest_agentchaos.report.stats import wilson_interval
+from pytest_agentchaos.store.sqlite import EventStore, RunRow
 
 MS = 1_000_000  # ns
 

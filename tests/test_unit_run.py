@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from pytest_agentchaos.engine.injection import activate, agent, current_run, wrap
+from pytest_agentchaos.engine.run import ChaosRun, Recovery, RunSettings
 from pytest_agentchaos.errors import (
     AgentCrashed,
     AgentHung,
@@ -24,11 +26,9 @@ from pytest_agentchaos.errors import (
     ChaosConfigError,
     TokenLimitExceeded,
 )
-from pytest_agentchaos.faults import parse_fault
-from pytest_agentchaos.injection import activate, agent, current_run, wrap
-from pytest_agentchaos.outcomes import FaultResult, Outcome
-from pytest_agentchaos.registry import StrategyRegistry
-from pytest_agentchaos.run import ChaosRun, Recovery, RunSettings
+from pytest_agentchaos.model.faults import parse_fault
+from pytest_agentchaos.model.outcomes import FaultResult, Outcome
+from pytest_agentchaos.strategies.registry import StrategyRegistry
 
 
 def make_run(*faults: tuple[str, dict[str, Any]], **kwargs: Any) -> ChaosRun:

@@ -1,4 +1,4 @@
-"""Unit tests of pytest_agentchaos.schedule: seeds and the pure firing decision."""
+"""Unit tests of pytest_agentchaos.model.schedule: seeds and the pure firing decision."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from pytest_agentchaos.faults import parse_fault
-from pytest_agentchaos.run import ChaosRun
-from pytest_agentchaos.schedule import (
+from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.model.faults import parse_fault
+from pytest_agentchaos.model.schedule import (
     derive_seed,
     draw_session_seed,
     rng_for,
@@ -140,7 +140,7 @@ def test_chaos_run_schedule_independent_of_interleaving() -> None:
     def noop() -> None:
         return None
 
-    from pytest_agentchaos.calls import CallOptions
+    from pytest_agentchaos.engine.calls import CallOptions
 
     order = ["a"] * 40 + ["b"] * 40
     first, second = make(), make()

@@ -1,4 +1,4 @@
-"""Unit tests of pytest_agentchaos.settings and pytest_agentchaos.scenario."""
+"""Unit tests of pytest_agentchaos.config.settings and pytest_agentchaos.config.scenario."""
 
 from __future__ import annotations
 
@@ -7,11 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.faults import CrashFault, HallucinationFault
-from pytest_agentchaos.run import RunSettings
-from pytest_agentchaos.scenario import find_scenario, load_scenario
-from pytest_agentchaos.settings import (
+from pytest_agentchaos.config.scenario import find_scenario, load_scenario
+from pytest_agentchaos.config.settings import (
     SessionSettings,
     check_test_settings,
     parse_rate,
@@ -22,6 +19,9 @@ from pytest_agentchaos.settings import (
     parse_strategies,
     resolve_run_settings,
 )
+from pytest_agentchaos.engine.run import RunSettings
+from pytest_agentchaos.errors import ChaosConfigError
+from pytest_agentchaos.model.faults import CrashFault, HallucinationFault
 
 # ------------------------------------------------------------------ parse_*
 

@@ -1,4 +1,4 @@
-"""Contract suite of the SQLite event store (pytest_agentchaos.store)."""
+"""Contract suite of the SQLite event store (pytest_agentchaos.store.sqlite)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from pytest_agentchaos.errors import StoreError
-from pytest_agentchaos.outcomes import FaultResult, Outcome
-from pytest_agentchaos.store import (
+from pytest_agentchaos.model.outcomes import FaultResult, Outcome
+from pytest_agentchaos.store.sqlite import (
     MIGRATIONS,
     SCHEMA_VERSION,
     EventStore,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import CassetteMismatchError, ChaosConfigError, MissingExtraError
+from pytest_agentchaos.errors import CassetteMismatchError, ChaosConfigError, MissingExtraError
 
 __all__ = [
     "MATCH_ON",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from ..hookspecs import hookimpl
-from ..run import Failure, Recovery
+from pytest_agentchaos.engine.hookspecs import hookimpl
+from pytest_agentchaos.engine.run import Failure, Recovery
 
 NAME = "retry"
 

@@ -1,0 +1,184 @@
+"""What agent-call faults do before and after the wrapped call runs.
+
+Shared by the sync and async call paths of
+:class:`~pytest_agentchaos.engine.run.ChaosRun`: they only differ in how they wait, so
+everything else is decided here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from pytest_agentchaos.errors import (
+    AgentCrashed,
+    AgentHung,
+    AgentLooping,
+    AgentRefused,
+    TokenLimitExceeded,
+)
+from pytest_agentchaos.model.corruption import hallucinate, truncate, wipe_memory
+from pytest_agentchaos.model.faults import (
+    CrashFault,
+    DelayFault,
+    HallucinationFault,
+    HangFault,
+    InfiniteLoopFault,
+    MemoryWipeFault,
+    RefusalFault,
+    SkipStepFault,
+    TokenLimitFault,
+)
+from pytest_agentchaos.model.records import Firing
+
+if TYPE_CHECKING:
+    from pytest_agentchaos.engine.run import ChaosRun
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How an agent is declared: ``side_effect`` agents run once per idempotency key."""
+
+    side_effect: bool = False
+    key: str | Callable[..., str] | None = None
+
+
+@dataclass
+class Prelude:
+    """What happens before the wrapped call: waits, an error to raise, or a skipped call."""
+
+    args: tuple[Any, ...]
+    delay_s: float = 0.0
+    block_s: float = 0.0
+    error: BaseException | None = None
+    skip: bool = False
+    skipped_result: Any = None
+
+    @property
+    def wait_s(self) -> float:
+        """How long the call waits first: a delay, then a hang or loop until its deadline."""
+        return self.delay_s + self.block_s
+
+
+def prepare(
+    run: ChaosRun, plan: list[Firing], fn: Callable[..., Any], args: tuple[Any, ...], owner: object
+) -> Prelude:
+    """Apply the firings that act before the call; the caller does the waiting."""
+    prelude = Prelude(args)
+    for firing in plan:
+        spec = firing.spec
+        if isinstance(spec, DelayFault):
+            prelude.delay_s += spec.seconds
+        elif isinstance(spec, MemoryWipeFault):
+            _wipe(run, firing, prelude, fn, owner)
+        elif prelude.error is not None or prelude.skip:
+            continue
+        elif isinstance(spec, CrashFault) and spec.when == "before":
+            prelude.error = AgentCrashed(
+                f"chaos: agent {firing.target!r} crashed before call {firing.call_number}",
+                agent=firing.target,
+                fault_id=firing.fault_id,
+            )
+        elif isinstance(spec, HangFault | InfiniteLoopFault):
+            prelude.block_s = spec.seconds if spec.seconds is not None else run.settings.deadline_s
+            error_type = AgentHung if isinstance(spec, HangFault) else AgentLooping
+            what = "hung" if isinstance(spec, HangFault) else "looped without progress"
+            prelude.error = error_type(
+                f"chaos: agent {firing.target!r} {what} for {prelude.block_s:g} s (deadline)",
+                agent=firing.target,
+                fault_id=firing.fault_id,
+            )
+        elif isinstance(spec, RefusalFault):
+            prelude.error = AgentRefused(
+                f"chaos: agent {firing.target!r} refused: {spec.message}",
+                agent=firing.target,
+                fault_id=firing.fault_id,
+            )
+        elif isinstance(spec, SkipStepFault):
+            # A skipped step hands its input on unchanged, like a graph node that did nothing.
+            prelude.skip, prelude.skipped_result = True, args[0] if args else None
+            run.corrupted(firing)
+    return prelude
+
+
+def _wipe(
+    run: ChaosRun, firing: Firing, prelude: Prelude, fn: Callable[..., Any], owner: object
+) -> None:
+    # A callable object agent is its own owner: its memory lives on it.
+    itself = None if inspect.isroutine(fn) else fn
+    candidates = [c for c in (owner, getattr(fn, "__self__", None), itself) if c is not None]
+    if prelude.args and not isinstance(prelude.args[0], dict):
+        candidates.append(prelude.args[0])
+    wiped = wipe_memory(candidates)
+    if wiped is None and prelude.args and isinstance(prelude.args[0], dict):
+        # A function agent's memory is the state it is handed: it sees an empty one.
+        prelude.args = ({}, *prelude.args[1:])
+        wiped = "state argument"
+    if wiped is None:
+        firing.detail["not_applicable"] = "the agent exposes no memory to wipe"
+        return
+    firing.detail["wiped"] = wiped
+    run.corrupted(firing)
+
+
+def apply_after(run: ChaosRun, plan: list[Firing], result: Any) -> Any:
+    """Apply the firings that act on the call's result (it has run, effects happened)."""
+    for firing in plan:
+        spec = firing.spec
+        if isinstance(spec, CrashFault) and spec.when == "after":
+            raise AgentCrashed(
+                f"chaos: agent {firing.target!r} crashed after call {firing.call_number} ran",
+                agent=firing.target,
+                fault_id=firing.fault_id,
+            )
+        if isinstance(spec, HallucinationFault):
+            changed = hallucinate(result, run.rng(firing), spec.field, spec.value)
+        elif isinstance(spec, TokenLimitFault):
+            changed = truncate(result, spec.keep)
+            if changed is None:
+                raise TokenLimitExceeded(
+                    f"chaos: agent {firing.target!r} hit the token limit with no text to keep",
+                    agent=firing.target,
+                    fault_id=firing.fault_id,
+                )
+        else:
+            continue
+        if changed is None:
+            firing.detail["not_applicable"] = f"no field to corrupt in {type(result).__name__}"
+            continue
+        result, firing.corruption = changed
+        firing.detail["field"] = firing.corruption.path
+        run.corrupted(firing)
+    return result
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON for an idempotency key: sorted keys, models and dataclasses as data."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_as_data)
+
+
+def _as_data(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return repr(value)
+
+
+def effect_key(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: CallOptions
+) -> str:
+    """The idempotency key of one side-effecting call, scoped to its agent."""
+    if isinstance(options.key, str):
+        return f"{name}:{options.key}"
+    if options.key is not None:
+        return f"{name}:{options.key(*args, **kwargs)}"
+    return f"{name}:{canonical_json([list(args), kwargs])}"

@@ -1,0 +1,1 @@
+"""Reports from the store: build, render, statistics and compare."""

@@ -1,0 +1,1 @@
+"""The event store: where every run, event and fault firing is kept."""
