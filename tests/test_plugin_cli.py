@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from pytest_agentchaos.model.faults import FAULT_KINDS
+from pytest_agentchaos.model.kinds import FAULT_KINDS
 
 # langsmith's pytest plugin (installed with the langgraph extra) costs ~1.4 s per process
 NO_SLOW_PLUGINS = ("-p", "no:langsmith_plugin")

@@ -8,7 +8,7 @@ import statistics
 import pydantic
 import pytest
 
-from pytest_agentchaos.model.faults import Effect
+from pytest_agentchaos.model.kinds import Effect
 from pytest_agentchaos.model.outcomes import (
     OUTCOMES,
     FaultResult,

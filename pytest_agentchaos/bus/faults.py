@@ -29,6 +29,7 @@ from pytest_agentchaos.model.faults import (
     PartitionFault,
     WrongHandoffFault,
 )
+from pytest_agentchaos.model.kinds import Site, kinds_acting_on
 from pytest_agentchaos.model.protocol import Message
 from pytest_agentchaos.model.records import Firing
 
@@ -45,7 +46,9 @@ FAULT_ORDER: dict[str, int] = {
     "message_delay": 5,
     "message_reorder": 6,
 }
-MESSAGE_FAULT_KINDS = frozenset(FAULT_ORDER)
+MESSAGE_FAULT_KINDS = kinds_acting_on(Site.MESSAGE)
+if frozenset(FAULT_ORDER) != MESSAGE_FAULT_KINDS:  # pragma: no cover - a kind with no place
+    raise AssertionError("FAULT_ORDER must place every message fault kind")
 
 
 # ------------------------------------------------------------------------------ corruption

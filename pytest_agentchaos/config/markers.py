@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from pytest_agentchaos.config.scenario import find_scenario, load_scenario
 from pytest_agentchaos.config.settings import check_test_settings
 from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.model.faults import FAULT_KINDS, FaultSpec, parse_fault
+from pytest_agentchaos.model.faults import FaultSpec, parse_fault
+from pytest_agentchaos.model.kinds import FAULT_KINDS
 
 PREFIX = "chaos_"
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pytest_agentchaos.errors import ChaosConfigError
+from pytest_agentchaos.model.kinds import FAULT_KINDS, KINDS, Effect, Site, kinds_acting_on
 
 
 class Layer(StrEnum):
@@ -25,19 +26,6 @@ class Layer(StrEnum):
     LLM = "llm"
     MESSAGE = "message"
     WORKFLOW = "workflow"
-
-
-class Effect(StrEnum):
-    """How a firing shows itself, which decides its outcome when nothing detects it.
-
-    A ``failure`` raises at once; a ``corruption`` hands on a wrong value and is ``silent``
-    unless detected; a ``disturbance`` (delay, duplicate, drop) is ``tolerated`` unless
-    something surfaces.
-    """
-
-    FAILURE = "failure"
-    CORRUPTION = "corruption"
-    DISTURBANCE = "disturbance"
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -50,8 +38,10 @@ class FaultSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str
+    # Read from the kind's declaration in model.kinds, never written per class.
     layer: ClassVar[Layer] = Layer.AGENT
     effect: ClassVar[Effect] = Effect.FAILURE
+    sites: ClassVar[frozenset[Site]] = frozenset()
 
     target: str = "*"
     at_call: tuple[Annotated[int, Field(ge=1)], ...] | None = None
@@ -96,39 +86,31 @@ class HangFault(FaultSpec):
 
 class DelayFault(FaultSpec):
     kind: Literal["delay"] = "delay"
-    effect: ClassVar[Effect] = Effect.DISTURBANCE
     seconds: Seconds = 0.1
 
 
 class MemoryWipeFault(FaultSpec):
     kind: Literal["memory_wipe"] = "memory_wipe"
-    effect: ClassVar[Effect] = Effect.CORRUPTION
 
 
 class HallucinationFault(FaultSpec):
     kind: Literal["hallucination"] = "hallucination"
-    layer: ClassVar[Layer] = Layer.LLM
-    effect: ClassVar[Effect] = Effect.CORRUPTION
     field: str | None = None
     value: Any = None
 
 
 class RefusalFault(FaultSpec):
     kind: Literal["refusal"] = "refusal"
-    layer: ClassVar[Layer] = Layer.LLM
     message: str = "I'm sorry, but I can't help with that."
 
 
 class TokenLimitFault(FaultSpec):
     kind: Literal["token_limit"] = "token_limit"
-    layer: ClassVar[Layer] = Layer.LLM
-    effect: ClassVar[Effect] = Effect.CORRUPTION
     keep: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
 
 
 class ApiErrorFault(FaultSpec):
     kind: Literal["api_error"] = "api_error"
-    layer: ClassVar[Layer] = Layer.LLM
     error: Literal[
         "timeout", "connection_reset", "rate_limit", "server_error", "malformed_json"
     ] = "server_error"
@@ -139,8 +121,6 @@ class ApiErrorFault(FaultSpec):
 class MessageFault(FaultSpec):
     """Message faults select deliveries by ``sender``, ``receiver`` and message ``type``."""
 
-    layer: ClassVar[Layer] = Layer.MESSAGE
-    effect: ClassVar[Effect] = Effect.DISTURBANCE
     sender: str = "*"
     receiver: str = "*"
     message_type: str | None = None
@@ -176,7 +156,6 @@ class MessageDelayFault(MessageFault):
 
 class MessageCorruptFault(MessageFault):
     kind: Literal["message_corrupt"] = "message_corrupt"
-    effect: ClassVar[Effect] = Effect.CORRUPTION
     field: str | None = None
 
 
@@ -196,19 +175,15 @@ class PartitionFault(MessageFault):
 
 class WrongHandoffFault(MessageFault):
     kind: Literal["wrong_handoff"] = "wrong_handoff"
-    layer: ClassVar[Layer] = Layer.WORKFLOW
     to: str | None = None
 
 
 class SkipStepFault(FaultSpec):
     kind: Literal["skip_step"] = "skip_step"
-    layer: ClassVar[Layer] = Layer.WORKFLOW
-    effect: ClassVar[Effect] = Effect.CORRUPTION
 
 
 class InfiniteLoopFault(FaultSpec):
     kind: Literal["infinite_loop"] = "infinite_loop"
-    layer: ClassVar[Layer] = Layer.WORKFLOW
     seconds: Seconds | None = None
 
 
@@ -234,22 +209,14 @@ FAULT_MODELS: dict[str, type[FaultSpec]] = {
         InfiniteLoopFault,
     )
 }
-FAULT_KINDS: tuple[str, ...] = tuple(FAULT_MODELS)
+for _kind, _model in FAULT_MODELS.items():
+    _info = KINDS[_kind]
+    _model.layer, _model.effect, _model.sites = Layer(_info.layer), _info.effect, _info.sites
+if tuple(FAULT_MODELS) != FAULT_KINDS:  # pragma: no cover - a model without a declaration
+    raise AssertionError("model.kinds.KINDS and FAULT_MODELS disagree")
 
 #: Kinds that act on a wrapped agent call (the others act on the bus or the HTTP transport).
-AGENT_CALL_KINDS = frozenset(
-    {
-        "crash",
-        "hang",
-        "delay",
-        "memory_wipe",
-        "hallucination",
-        "refusal",
-        "token_limit",
-        "skip_step",
-        "infinite_loop",
-    }
-)
+AGENT_CALL_KINDS = kinds_acting_on(Site.AGENT_CALL)
 
 
 def _glob(pattern: str, name: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from pytest_agentchaos.model.faults import Effect
+from pytest_agentchaos.model.kinds import Effect
 
 
 class Outcome(StrEnum):

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_agentchaos.model.corruption import Corruption
-from pytest_agentchaos.model.faults import Effect, FaultSpec
+from pytest_agentchaos.model.faults import FaultSpec
+from pytest_agentchaos.model.kinds import Effect
 from pytest_agentchaos.model.outcomes import FaultResult, classify
 
 

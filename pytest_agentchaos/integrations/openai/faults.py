@@ -42,6 +42,7 @@ from pytest_agentchaos.model.faults import (
     RefusalFault,
     TokenLimitFault,
 )
+from pytest_agentchaos.model.kinds import Site, kinds_acting_on
 from pytest_agentchaos.model.records import Firing
 from pytest_agentchaos.model.schedule import rng_for
 
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 #: The fault kinds the transport acts on.
-LLM_FAULT_KINDS = frozenset({"api_error", "refusal", "token_limit", "hallucination", "delay"})
+LLM_FAULT_KINDS = kinds_acting_on(Site.LLM_EXCHANGE)
 #: ``Retry-After`` of an injected 429 when the fault sets none.
 DEFAULT_RETRY_AFTER_S = 0.05
 
