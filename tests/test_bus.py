@@ -331,6 +331,30 @@ def test_duplicate_hands_the_same_message_over_again(bus: MessageBus, start_run:
     assert outcomes(run) == [("message_duplicate", "a->b", "tolerated")]
 
 
+def test_a_duplicated_request_gets_one_reply_and_the_other_is_unclaimed(
+    bus: MessageBus, start_run: StartRun
+) -> None:
+    run = start_run(fault("message_duplicate", receiver="b", at_call=1))
+    got: list[Message] = []
+
+    def pricing(message: Message) -> dict[str, int]:
+        got.append(message)
+        return {"answer": len(got)}
+
+    bus.register("b", pricing)
+    reply = bus.request(msg(), timeout=1.0)
+    assert reply.body.parameters == {"answer": 1}  # the first reply is the one returned
+    assert len(got) == 2
+    # Both copies reach b; of the two replies only the first reaches the waiting request: the
+    # second is discarded, and the log says so rather than that a delivered it.
+    assert [agent for agent, _, _ in events_of(run, "message_delivered")] == ["b", "a", "b"]
+    ((agent, _, payload),) = events_of(run, "reply_unclaimed")
+    assert agent == "a"
+    assert payload["type"] == "TASK_COMPLETE"
+    assert "already has its reply" in payload["reason"]
+    assert outcomes(run) == [("message_duplicate", "a->b", "tolerated")]
+
+
 def test_reorder_holds_a_message_until_the_next_one_on_its_link(
     bus: MessageBus, start_run: StartRun
 ) -> None:

@@ -182,9 +182,13 @@ class Courier:
         exchange, run = attempt.exchange, attempt.run
         sink = exchange.sink
         if sink is not None and attempt.receiver == exchange.receiver:
-            if sink.open:
+            if sink.claim():
                 return sink.put
-            note(run, attempt.receiver, "reply_unclaimed", exchange)  # the request timed out
+            if sink.open:  # a duplicate's or a redelivery's reply: the first one was taken
+                reason = "the request already has its reply"
+                note(run, attempt.receiver, "reply_unclaimed", exchange, reason=reason)
+            else:
+                note(run, attempt.receiver, "reply_unclaimed", exchange)  # the request timed out
             if exchange.acked is not None:
                 exchange.acked.set()
             return None
