@@ -331,6 +331,30 @@ def test_duplicate_hands_the_same_message_over_again(bus: MessageBus, start_run:
     assert outcomes(run) == [("message_duplicate", "a->b", "tolerated")]
 
 
+def test_a_duplicated_request_gets_one_reply_and_the_other_is_unclaimed(
+    bus: MessageBus, start_run: StartRun
+) -> None:
+    run = start_run(fault("message_duplicate", receiver="b", at_call=1))
+    got: list[Message] = []
+
+    def pricing(message: Message) -> dict[str, int]:
+        got.append(message)
+        return {"answer": len(got)}
+
+    bus.register("b", pricing)
+    reply = bus.request(msg(), timeout=1.0)
+    assert reply.body.parameters == {"answer": 1}  # the first reply is the one returned
+    assert len(got) == 2
+    # Both copies reach b; of the two replies only the first reaches the waiting request: the
+    # second is discarded, and the log says so rather than that a delivered it.
+    assert [agent for agent, _, _ in events_of(run, "message_delivered")] == ["b", "a", "b"]
+    ((agent, _, payload),) = events_of(run, "reply_unclaimed")
+    assert agent == "a"
+    assert payload["type"] == "TASK_COMPLETE"
+    assert "already has its reply" in payload["reason"]
+    assert outcomes(run) == [("message_duplicate", "a->b", "tolerated")]
+
+
 def test_reorder_holds_a_message_until_the_next_one_on_its_link(
     bus: MessageBus, start_run: StartRun
 ) -> None:
@@ -726,3 +750,95 @@ def test_sync_send_awaits_an_async_handler(bus: MessageBus) -> None:
 
     bus.register("b", handler)
     assert bus.request(msg(), timeout=0.5).body.parameters == {"via": "async"}
+
+
+# ---------------------------------------------------------------------------- cancellation
+def cancel_soon(run: ChaosRun, after: float = 0.05) -> list[float]:
+    """Cancel ``run`` from another thread after ``after`` seconds; the list gets the moment."""
+    cancelled_at: list[float] = []
+
+    def cancel() -> None:
+        cancelled_at.append(time.monotonic())
+        run.cancelled.set()
+
+    threading.Timer(after, cancel).start()
+    return cancelled_at
+
+
+def woke_within(cancelled_at: list[float], limit: float = 0.05) -> float:
+    assert cancelled_at, "the wait ended before the run was cancelled"
+    late = time.monotonic() - cancelled_at[0]
+    assert late < limit, f"woke {late * 1000:.0f} ms after the run was cancelled"
+    return late
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+@pytest.mark.parametrize("kind", ["message_drop", "message_delay"])
+def test_a_request_waiting_for_its_reply_wakes_when_the_run_is_cancelled(
+    start_run: StartRun, driver: str, kind: str
+) -> None:
+    run = start_run(fault(kind, **({"seconds": 5.0} if kind == "message_delay" else {})))
+    inbox = Inbox(reply={})
+
+    async def arequest(bus: MessageBus) -> Message:
+        return await bus.arequest(msg(), timeout=5.0)
+
+    def request(bus: MessageBus) -> Message:
+        if driver == "sync":
+            return bus.request(msg(), timeout=5.0)
+        return asyncio.run(arequest(bus))
+
+    with MessageBus() as bus:
+        bus.register("b", inbox)
+        cancelled_at = cancel_soon(run)
+        with pytest.raises(DeliveryTimeout, match="chaos run ended before 'b' replied"):
+            request(bus)
+        woke_within(cancelled_at)
+    assert inbox.got == []
+    assert "request_timeout" not in kinds(run, "request_")  # nothing recorded after the end
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_a_delayed_delivery_ends_undelivered_when_the_run_is_cancelled(
+    start_run: StartRun, driver: str
+) -> None:
+    run = start_run(fault("message_delay", seconds=5.0))
+    inbox = Inbox()
+
+    async def asend_and_drain(bus: MessageBus) -> bool:
+        await bus.asend(msg())
+        assert bus.pending == 1
+        return await bus.adrain(5.0)
+
+    with MessageBus() as bus:
+        bus.register("b", inbox)
+        cancelled_at = cancel_soon(run)
+        if driver == "sync":
+            bus.send(msg())
+            assert bus.pending == 1
+            assert bus.drain(5.0)
+        else:
+            assert asyncio.run(asend_and_drain(bus))
+        woke_within(cancelled_at)
+        assert bus.pending == 0
+    assert inbox.got == []
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_an_acknowledgement_wait_ends_without_redelivery_when_the_run_is_cancelled(
+    start_run: StartRun, driver: str
+) -> None:
+    run = start_run(fault("message_drop"))
+
+    async def asend(bus: MessageBus) -> None:
+        await bus.asend(msg())
+
+    with MessageBus(delivery="at_least_once", ack_timeout=5.0) as bus:
+        bus.register("b", Inbox())
+        cancelled_at = cancel_soon(run)
+        if driver == "sync":
+            bus.send(msg())
+        else:
+            asyncio.run(asend(bus))
+        woke_within(cancelled_at)
+    assert "message_redelivered" not in kinds(run)

@@ -6,6 +6,10 @@ acknowledgement (the receiver's handler returned) and redelivers up to ``max_red
 times. On the receiving side it checks a corrupted message's contract, calls the handler, makes
 the link's earlier faults good once the true message reached its intended receiver, and sends
 the handler's reply on (to a waiting request, or to the sender's handler).
+
+Sending and delivering are generators of :mod:`~pytest_agentchaos.engine.steps`, written once:
+the bus drives them with ``run_sync`` for sync callers and ``run_async`` for async ones, so both
+wait alike and both stop waiting when the run is cancelled.
 """
 
 from __future__ import annotations
@@ -21,21 +25,22 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from pytest_agentchaos.bus.dispatch import Dispatcher
+from pytest_agentchaos.bus.dispatch import Dispatcher, Launch
 from pytest_agentchaos.bus.envelope import reply_message
 from pytest_agentchaos.bus.exchange import (
     Attempt,
     Exchange,
-    Signal,
     Waiter,
     describe,
     note,
     surface,
+    until,
 )
 from pytest_agentchaos.bus.faults import FaultPlanner
 from pytest_agentchaos.bus.routes import Handler, Routes
 from pytest_agentchaos.config.bus_options import DeliverySettings
 from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.engine.steps import Invoke, Steps, Wait
 from pytest_agentchaos.errors import InjectedFault
 from pytest_agentchaos.model.protocol import ContractViolation, Message, validate_message
 from pytest_agentchaos.model.records import Firing
@@ -59,7 +64,7 @@ class Courier:
         self._settings = settings
         self._routes = routes
         self._planner = planner
-        self.dispatcher = Dispatcher(lock, self._deliver, self._adeliver)
+        self.dispatcher = Dispatcher(lock, self._deliver)
 
     def exchange(
         self,
@@ -79,7 +84,7 @@ class Courier:
             topic,
             f"{message.header.sender}->{receiver}",
             trace if trace is not None else [],
-            Signal() if self._settings.delivery == "at_least_once" else None,
+            threading.Event() if self._settings.delivery == "at_least_once" else None,
             waiter,
             sink,
             is_reply,
@@ -87,33 +92,25 @@ class Courier:
 
     # -------------------------------------------------------------------------- sending
     def transmit(
-        self, run: ChaosRun | None, exchange: Exchange, deadline: float | None = None
-    ) -> None:
-        """Send ``exchange`` (in this thread unless delayed), redelivering while unacknowledged."""
-        note(run, exchange.sender, "message_sent", exchange)
-        while True:
-            attempt = self._planner.plan(run, exchange)
-            self.dispatcher.dispatch(attempt)
-            acked = exchange.acked
-            if (
-                acked is None
-                or acked.wait(self._settings.ack_timeout)
-                or not self._redeliver(attempt, deadline)
-            ):
-                return
+        self,
+        run: ChaosRun | None,
+        exchange: Exchange,
+        launch: Launch,
+        deadline: float | None = None,
+    ) -> Steps[None]:
+        """Send ``exchange`` (delivered inline unless delayed), redelivering while unacknowledged.
 
-    async def atransmit(
-        self, run: ChaosRun | None, exchange: Exchange, deadline: float | None = None
-    ) -> None:
-        """:meth:`transmit` for async code."""
+        The wait for an acknowledgement ends early when the run is cancelled: no redelivery.
+        """
         note(run, exchange.sender, "message_sent", exchange)
         while True:
             attempt = self._planner.plan(run, exchange)
-            await self.dispatcher.adispatch(attempt)
+            yield from self.dispatcher.dispatch(attempt, launch)
             acked = exchange.acked
-            if acked is None or await acked.wait_async(self._settings.ack_timeout):
+            if acked is None:
                 return
-            if not self._redeliver(attempt, deadline):
+            woke = yield Wait(self._settings.ack_timeout, until(acked, run))
+            if woke or not self._redeliver(attempt, deadline):
                 return
 
     def _redeliver(self, attempt: Attempt, deadline: float | None) -> bool:
@@ -140,37 +137,23 @@ class Courier:
         return True
 
     # ------------------------------------------------------------------------ receiving
-    def _deliver(self, attempt: Attempt) -> None:
+    def _deliver(self, attempt: Attempt, launch: Launch) -> Steps[None]:
+        """Hand the attempt (and its duplicates) to the receiver; send its reply on."""
         for copy in range(attempt.copies + 1):
             target = self._open(attempt, copy)
             if target is None:
                 continue
             message, handler = target
             try:
-                result = _settle(handler(message))
+                result = yield Invoke(handler, (message,))
+                if inspect.isawaitable(result):  # an async handler, called from sync code
+                    result = yield Invoke(_settle, (result,))
             except Exception as error:
                 self._failed(attempt, message, error)
                 continue
             reply = self._handled(attempt, message, result)
             if reply is not None:
-                self.transmit(attempt.run, reply)
-
-    async def _adeliver(self, attempt: Attempt) -> None:
-        for copy in range(attempt.copies + 1):
-            target = self._open(attempt, copy)
-            if target is None:
-                continue
-            message, handler = target
-            try:
-                result = handler(message)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as error:
-                self._failed(attempt, message, error)
-                continue
-            reply = self._handled(attempt, message, result)
-            if reply is not None:
-                await self.atransmit(attempt.run, reply)
+                yield from self.transmit(attempt.run, reply, launch)
 
     def _open(self, attempt: Attempt, copy: int) -> tuple[Message, Handler] | None:
         """The message as the receiver sees it and who handles it; ``None`` if it goes no
@@ -199,9 +182,13 @@ class Courier:
         exchange, run = attempt.exchange, attempt.run
         sink = exchange.sink
         if sink is not None and attempt.receiver == exchange.receiver:
-            if sink.open:
+            if sink.claim():
                 return sink.put
-            note(run, attempt.receiver, "reply_unclaimed", exchange)  # the request timed out
+            if sink.open:  # a duplicate's or a redelivery's reply: the first one was taken
+                reason = "the request already has its reply"
+                note(run, attempt.receiver, "reply_unclaimed", exchange, reason=reason)
+            else:
+                note(run, attempt.receiver, "reply_unclaimed", exchange)  # the request timed out
             if exchange.acked is not None:
                 exchange.acked.set()
             return None

@@ -1,9 +1,12 @@
 """When a bus hands a planned delivery attempt over: now, after a delay, or after the next.
 
-A delayed attempt waits on a timer thread (sync callers) or the caller's event loop (async
-callers); a held attempt (``message_reorder``) waits until the next delivery on its link, or
-:meth:`Dispatcher.drain`. The :class:`Dispatcher` owns these messages in flight, and closing the
-bus discards them.
+Every path here is a generator of :mod:`~pytest_agentchaos.engine.steps`, written once for sync
+and async callers. A delayed attempt waits in the background, started by the caller's
+:data:`Launch`: on a thread of its own (:func:`in_thread`, sync callers) or as a task on the
+caller's event loop (:func:`on_loop`, async callers). Its wait ends early when the bus closes or
+the run is cancelled, and then nothing is delivered. A held attempt (``message_reorder``) waits
+until the next delivery on its link, or :meth:`Dispatcher.drain`. The :class:`Dispatcher` owns
+these messages in flight, and closing the bus discards them.
 """
 
 from __future__ import annotations
@@ -11,68 +14,70 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable
 
-from pytest_agentchaos.bus.exchange import Attempt, note
+from pytest_agentchaos.bus.exchange import Attempt, note, until
+from pytest_agentchaos.engine.steps import Steps, Wait, run_async, run_sync
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "Launch", "in_thread", "on_loop"]
+
+#: Starts steps in the background and returns what keeps them alive (a thread, a task).
+Launch = Callable[[Steps[None]], object]
+
+#: Carries one attempt to its receiver (the courier's delivery steps).
+Deliver = Callable[[Attempt, Launch], Steps[None]]
 
 
-class _Cancellable(Protocol):
-    def cancel(self) -> object: ...
+def in_thread(steps: Steps[None]) -> object:
+    """Run ``steps`` on a daemon thread of their own: how sync callers delay a delivery."""
+    thread = threading.Thread(
+        target=run_sync, args=(steps,), name="agentchaos-bus-delay", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def on_loop(steps: Steps[None]) -> object:
+    """Run ``steps`` as a task on the running event loop: how async callers delay a delivery."""
+    return asyncio.get_running_loop().create_task(run_async(steps))
 
 
 class Dispatcher:
-    """Hands attempts to ``deliver`` (``adeliver`` for async callers) at the right time."""
+    """Hands attempts to ``deliver`` at the right time."""
 
-    def __init__(
-        self,
-        lock: threading.RLock,
-        deliver: Callable[[Attempt], None],
-        adeliver: Callable[[Attempt], Awaitable[None]],
-    ) -> None:
+    def __init__(self, lock: threading.RLock, deliver: Deliver) -> None:
         self._lock = lock
-        self._idle = threading.Condition(lock)
-        self._deliver, self._adeliver = deliver, adeliver
-        self._scheduled: dict[Attempt, _Cancellable] = {}  # delayed deliveries in flight
+        self._deliver = deliver
+        # Delayed deliveries in flight, each with what keeps it alive (an event loop holds
+        # only weak references to its tasks).
+        self._scheduled: dict[Attempt, object] = {}
         self._held: dict[str, list[Attempt]] = {}  # reordered messages, by link
-        self.closed = False
+        self._idle = threading.Event()  # set while no delayed delivery is in flight
+        self._idle.set()
+        self._closing = threading.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self._closing.is_set()
 
     # -------------------------------------------------------------------------- dispatching
-    def dispatch(self, attempt: Attempt) -> None:
+    def dispatch(self, attempt: Attempt, launch: Launch) -> Steps[None]:
+        """Deliver ``attempt`` now, or schedule it (delayed), or hold it (reordered)."""
         if attempt.lost or self._hold(attempt):
             return
-        self._dispatch_now(attempt)
+        yield from self._hand_over(attempt, launch)
 
-    async def adispatch(self, attempt: Attempt) -> None:
-        if attempt.lost or self._hold(attempt):
-            return
-        await self._adispatch_now(attempt)
-
-    def _dispatch_now(self, attempt: Attempt) -> None:
+    def _hand_over(self, attempt: Attempt, launch: Launch) -> Steps[None]:
         if attempt.delay_s:
-            timer = threading.Timer(attempt.delay_s, self._arrive, (attempt,))
-            timer.daemon = True
-            with self._lock:
-                self._scheduled[attempt] = timer
-            timer.start()
+            self._schedule(attempt, launch)
             return
-        self._deliver(attempt)
-        for held in self._take_held(attempt.exchange.link):
-            self._dispatch_now(held)
+        yield from self._deliver_now(attempt, launch)
 
-    async def _adispatch_now(self, attempt: Attempt) -> None:
-        if attempt.delay_s:
-            loop = asyncio.get_running_loop()
-            with self._lock:
-                self._scheduled[attempt] = loop.call_later(
-                    attempt.delay_s, self._astart, attempt, loop
-                )
-            return
-        await self._adeliver(attempt)
+    def _deliver_now(self, attempt: Attempt, launch: Launch) -> Steps[None]:
+        """Deliver ``attempt``, then what was held back on its link to arrive after it."""
+        yield from self._deliver(attempt, launch)
         for held in self._take_held(attempt.exchange.link):
-            await self._adispatch_now(held)
+            yield from self._hand_over(held, launch)
 
     def _hold(self, attempt: Attempt) -> bool:
         if not attempt.hold:
@@ -93,29 +98,22 @@ class Dispatcher:
             return held
 
     # ---------------------------------------------------------------------- delayed arrival
-    def _arrive(self, attempt: Attempt) -> None:
-        """A delayed message arrives (on its timer's thread)."""
-        try:
-            if self._in_time(attempt):
-                self._deliver(attempt)
-                for held in self._take_held(attempt.exchange.link):
-                    self._dispatch_now(held)
-        finally:
-            self._done(attempt)
-
-    def _astart(self, attempt: Attempt, loop: asyncio.AbstractEventLoop) -> None:
+    def _schedule(self, attempt: Attempt, launch: Launch) -> None:
+        with self._lock:  # registered before it starts: a quick arrival must find itself
+            self._scheduled[attempt] = None
+            self._idle.clear()
+        job = launch(self._arrive(attempt, launch))
         with self._lock:
-            if attempt not in self._scheduled:  # closed meanwhile
-                return
-            task = loop.create_task(self._aarrive(attempt))
-            self._scheduled[attempt] = task
+            if attempt in self._scheduled:
+                self._scheduled[attempt] = job
 
-    async def _aarrive(self, attempt: Attempt) -> None:
+    def _arrive(self, attempt: Attempt, launch: Launch) -> Steps[None]:
+        """A delayed message waits out its delay, then arrives unless the bus closed or the
+        run was cancelled meanwhile (either ends the wait at once)."""
         try:
+            yield Wait(attempt.delay_s, until(self._closing, attempt.run))
             if self._in_time(attempt):
-                await self._adeliver(attempt)
-                for held in self._take_held(attempt.exchange.link):
-                    await self._adispatch_now(held)
+                yield from self._deliver_now(attempt, launch)
         finally:
             self._done(attempt)
 
@@ -124,36 +122,28 @@ class Dispatcher:
         return not self.closed and (run is None or not run.cancelled.is_set())
 
     def _done(self, attempt: Attempt) -> None:
-        with self._idle:
+        with self._lock:
             self._scheduled.pop(attempt, None)
-            self._idle.notify_all()
+            if not self._scheduled:
+                self._idle.set()
 
     # --------------------------------------------------------------------- waiting, closing
-    def drain(self, timeout: float) -> bool:
-        """Deliver held messages, wait for delayed ones; ``True`` when none is left."""
+    def drain(self, timeout: float, launch: Launch) -> Steps[bool]:
+        """Deliver held messages, wait for delayed ones; ``True`` when none is left.
+
+        A delayed delivery ends early when its run is cancelled, so a drain does too.
+        """
         deadline = time.monotonic() + timeout
         while True:
             for attempt in self._take_held(None):
-                self._dispatch_now(attempt)
-            with self._idle:
-                while self._scheduled and (left := deadline - time.monotonic()) > 0:
-                    self._idle.wait(left)
+                yield from self._hand_over(attempt, launch)
+            with self._lock:
                 if not self._scheduled and not self._held:
                     return True
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
-
-    async def adrain(self, timeout: float) -> bool:
-        """:meth:`drain` for async code: delays scheduled on its loop can run meanwhile."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for attempt in self._take_held(None):
-                await self._adispatch_now(attempt)
-            if not self._scheduled and not self._held:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.001)
+            yield Wait(left, self._idle)
 
     @property
     def pending(self) -> int:
@@ -162,19 +152,18 @@ class Dispatcher:
             return len(self._scheduled) + sum(len(held) for held in self._held.values())
 
     def close(self) -> None:
-        """Cancel delayed deliveries and discard held messages, recording each discard."""
+        """Discard delayed and held messages, recording each discard; the delayed ones' waits
+        end at once."""
         with self._lock:
             if self.closed:
                 return
-            self.closed = True
-            scheduled = list(self._scheduled.items())
+            self._closing.set()
+            scheduled = list(self._scheduled)
             self._scheduled.clear()
             held = [attempt for attempts in self._held.values() for attempt in attempts]
             self._held.clear()
-            self._idle.notify_all()
-        for _, job in scheduled:
-            job.cancel()
-        for attempt in [attempt for attempt, _ in scheduled] + held:
+            self._idle.set()
+        for attempt in scheduled + held:
             run, exchange = attempt.run, attempt.exchange
             if run is not None and not run.cancelled.is_set():
                 note(run, exchange.sender, "message_discarded", exchange, reason="bus closed")

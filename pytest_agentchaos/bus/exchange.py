@@ -2,15 +2,14 @@
 
 An :class:`Exchange` is one message going to one receiver across all its delivery attempts; an
 :class:`Attempt` is what the faults do to one of those attempts. A :class:`Waiter` collects the
-reply to a request; a :class:`Signal` is the acknowledgement (or reply) that threads and event
-loops wait for.
+reply to a request; :func:`until` is what a wait for a reply, an acknowledgement or a delay
+watches, so that the run's cancellation ends every wait.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,59 +19,75 @@ from pytest_agentchaos.errors import describe_error as describe
 from pytest_agentchaos.model.protocol import Message
 from pytest_agentchaos.model.records import Firing
 
-__all__ = ["Attempt", "Exchange", "Signal", "Waiter", "describe", "note", "surface"]
+__all__ = ["Attempt", "Either", "Exchange", "Waiter", "describe", "note", "surface", "until"]
 
 
-class Signal:
-    """A one-shot flag that threads and event loops (any number of each) can wait for."""
+#: How often a thread waiting for one event looks at a second one: a thread can block on one
+#: threading.Event only, and a cancelled run must wake every wait of the bus within 50 ms.
+SECOND_EVENT_POLL_S = 0.01
 
-    __slots__ = ("_event", "_futures", "_lock")
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+class Either(threading.Event):
+    """Set while ``first`` or ``second`` is: what one wait step watches when two things end it
+    (a reply and the run's cancellation; the bus closing and the run's cancellation).
 
-    def set(self) -> None:
-        with self._lock:
-            if self._event.is_set():
-                return
-            self._event.set()
-            futures, self._futures = self._futures, []
-        for loop, future in futures:
-            with contextlib.suppress(RuntimeError):  # a closed loop: its waiter is gone
-                loop.call_soon_threadsafe(_resolve, future)
+    :class:`~pytest_agentchaos.engine.steps.Wait` takes one event; the async driver polls its
+    ``is_set``, the sync driver calls its ``wait``, which blocks on ``first`` (the event that
+    should wake the waiter at once) and looks at ``second`` every ``SECOND_EVENT_POLL_S``.
+    It is never set itself.
+    """
 
-    def wait(self, timeout: float) -> bool:
-        return self._event.wait(max(0.0, timeout))
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        super().__init__()
+        self._first, self._second = first, second
 
-    async def wait_async(self, timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            if self._event.is_set():
+    def is_set(self) -> bool:
+        return self._first.is_set() or self._second.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._second.is_set():
+            left = SECOND_EVENT_POLL_S
+            if deadline is not None:
+                left = min(left, deadline - time.monotonic())
+                if left <= 0:
+                    return self.is_set()
+            if self._first.wait(left):
                 return True
-            self._futures.append((loop, future))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(future, max(0.0, timeout))
-        return self._event.is_set()
+        return True
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def until(event: threading.Event, run: ChaosRun | None) -> threading.Event:
+    """What a wait for ``event`` watches: ``event``, and the cancellation of ``run`` if any."""
+    return event if run is None else Either(event, run.cancelled)
 
 
 class Waiter:
-    """Where the reply to one request goes."""
+    """Where the reply to one request goes: the first reply that arrives while it is open."""
 
-    __slots__ = ("error", "open", "reply", "signal")
+    __slots__ = ("_claimed", "_lock", "error", "open", "reply", "signal")
 
     def __init__(self) -> None:
-        self.signal = Signal()
+        self.signal = threading.Event()
         self.reply: Message | None = None
         self.error: BaseException | None = None
         self.open = True
+        self._claimed = False
+        self._lock = threading.Lock()
+
+    def claim(self) -> bool:
+        """Whether a reply arriving now is the one the request waits for: the request is still
+        waiting and no other reply (a duplicate's, a redelivery's) came first."""
+        with self._lock:
+            if not self.open or self._claimed:
+                return False
+            self._claimed = True
+            return True
+
+    def close(self) -> None:
+        """The request stopped waiting: a reply arriving from now on is unclaimed."""
+        with self._lock:
+            self.open = False
 
     def put(self, message: Message) -> None:
         if self.reply is None:
@@ -94,7 +109,7 @@ class Exchange:
     topic: str | None
     link: str
     trace: list[Firing]  # faults that acted on this message (and on its reply)
-    acked: Signal | None = None  # at_least_once only
+    acked: threading.Event | None = None  # at_least_once only
     waiter: Waiter | None = None  # a request: its reply goes there
     sink: Waiter | None = None  # a reply to a request: delivered there, not to a handler
     is_reply: bool = False  # what a handler returns for a reply is not sent on: no ping-pong

@@ -30,8 +30,9 @@ import threading
 import time
 
 from pytest_agentchaos.bus.delivery import Courier
+from pytest_agentchaos.bus.dispatch import Launch, in_thread, on_loop
 from pytest_agentchaos.bus.envelope import RawMessage, parse_message, sender_of
-from pytest_agentchaos.bus.exchange import Exchange, Waiter, describe, note, surface
+from pytest_agentchaos.bus.exchange import Exchange, Waiter, describe, note, surface, until
 from pytest_agentchaos.bus.faults import MESSAGE_FAULT_KINDS, FaultPlanner, garble
 from pytest_agentchaos.bus.routes import Handler, Routes
 from pytest_agentchaos.config.bus_options import (
@@ -42,6 +43,7 @@ from pytest_agentchaos.config.bus_options import (
 )
 from pytest_agentchaos.engine.injection import current_run
 from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.engine.steps import Steps, Wait, run_async, run_sync
 from pytest_agentchaos.errors import AgentChaosError
 from pytest_agentchaos.model.protocol import ContractViolation, Message
 
@@ -140,69 +142,65 @@ class MessageBus:
     # ------------------------------------------------------------------------ sending
     def send(self, message: RawMessage) -> None:
         """Deliver ``message`` to ``header.receiver`` (in this thread unless delayed)."""
-        run = current_run()
-        msg = self._accept(message, run)
-        self._courier.transmit(run, self._point_to_point(run, msg, None))
+        run_sync(self._send(message, in_thread))
+
+    async def asend(self, message: RawMessage) -> None:
+        """:meth:`send` for async code: async handlers are awaited, delays use the loop."""
+        await run_async(self._send(message, on_loop))
 
     def publish(self, topic: str, message: RawMessage) -> int:
         """Deliver ``message`` to every subscriber of ``topic``; returns how many there are."""
-        run = current_run()
-        msg = self._accept(message, run)
-        exchanges = self._fan_out(run, topic, msg)
-        for exchange in exchanges:
-            self._courier.transmit(run, exchange)
-        return len(exchanges)
+        return run_sync(self._publish(topic, message, in_thread))
+
+    async def apublish(self, topic: str, message: RawMessage) -> int:
+        """:meth:`publish` for async code."""
+        return await run_async(self._publish(topic, message, on_loop))
 
     def request(self, message: RawMessage, *, timeout: float = 1.0) -> Message:
         """Send ``message`` and wait for the receiver's reply.
 
-        Raises :class:`DeliveryTimeout` when no reply comes within ``timeout`` seconds and
-        :class:`DeliveryError` when the receiver's handler raised or replied with a bad message.
+        Raises :class:`DeliveryTimeout` when no reply comes within ``timeout`` seconds (or the
+        chaos run is cancelled first) and :class:`DeliveryError` when the receiver's handler
+        raised or replied with a bad message.
         """
-        run = current_run()
-        msg = self._accept(message, run)
-        waiter = Waiter()
-        exchange = self._point_to_point(run, msg, waiter)
-        deadline = time.monotonic() + timeout
-        self._courier.transmit(run, exchange, deadline)
-        waiter.signal.wait(deadline - time.monotonic())
-        return self._answer(run, exchange, waiter, timeout)
-
-    async def asend(self, message: RawMessage) -> None:
-        """:meth:`send` for async code: async handlers are awaited, delays use the loop."""
-        run = current_run()
-        msg = self._accept(message, run)
-        await self._courier.atransmit(run, self._point_to_point(run, msg, None))
-
-    async def apublish(self, topic: str, message: RawMessage) -> int:
-        """:meth:`publish` for async code."""
-        run = current_run()
-        msg = self._accept(message, run)
-        exchanges = self._fan_out(run, topic, msg)
-        for exchange in exchanges:
-            await self._courier.atransmit(run, exchange)
-        return len(exchanges)
+        return run_sync(self._request(message, timeout, in_thread))
 
     async def arequest(self, message: RawMessage, *, timeout: float = 1.0) -> Message:
         """:meth:`request` for async code."""
+        return await run_async(self._request(message, timeout, on_loop))
+
+    def _send(self, raw: RawMessage, launch: Launch) -> Steps[None]:
         run = current_run()
-        msg = self._accept(message, run)
+        message = self._accept(raw, run)
+        yield from self._courier.transmit(run, self._point_to_point(run, message, None), launch)
+
+    def _publish(self, topic: str, raw: RawMessage, launch: Launch) -> Steps[int]:
+        run = current_run()
+        message = self._accept(raw, run)
+        exchanges = self._fan_out(run, topic, message)
+        for exchange in exchanges:
+            yield from self._courier.transmit(run, exchange, launch)
+        return len(exchanges)
+
+    def _request(self, raw: RawMessage, timeout: float, launch: Launch) -> Steps[Message]:
+        run = current_run()
+        message = self._accept(raw, run)
         waiter = Waiter()
-        exchange = self._point_to_point(run, msg, waiter)
+        exchange = self._point_to_point(run, message, waiter)
         deadline = time.monotonic() + timeout
-        await self._courier.atransmit(run, exchange, deadline)
-        await waiter.signal.wait_async(deadline - time.monotonic())
+        yield from self._courier.transmit(run, exchange, launch, deadline)
+        yield Wait(max(0.0, deadline - time.monotonic()), until(waiter.signal, run))
         return self._answer(run, exchange, waiter, timeout)
 
     # ------------------------------------------------------------------ waiting, closing
     def drain(self, timeout: float = 1.0) -> bool:
         """Deliver held (reordered) messages and wait for delayed ones; ``True`` when none is
         left. Delays scheduled on an event loop need :meth:`adrain`."""
-        return self._dispatcher.drain(timeout)
+        return run_sync(self._dispatcher.drain(timeout, in_thread))
 
     async def adrain(self, timeout: float = 1.0) -> bool:
         """:meth:`drain` for async code."""
-        return await self._dispatcher.adrain(timeout)
+        return await run_async(self._dispatcher.drain(timeout, on_loop))
 
     @property
     def pending(self) -> int:
@@ -254,7 +252,7 @@ class MessageBus:
         self, run: ChaosRun | None, exchange: Exchange, waiter: Waiter, timeout: float
     ) -> Message:
         """The reply a request waited for, or the error that says why there is none."""
-        waiter.open = False
+        waiter.close()
         if waiter.reply is not None:
             return waiter.reply
         header = exchange.message.header
@@ -263,6 +261,14 @@ class MessageBus:
             raise DeliveryError(
                 f"{exchange.receiver!r} failed handling {what}: {describe(waiter.error)}"
             ) from waiter.error
+        if run is not None and run.cancelled.is_set():
+            # The run ended (the test is over): stop waiting, and record nothing after its end.
+            raise DeliveryTimeout(
+                f"the chaos run ended before {exchange.receiver!r} replied to {what}",
+                message_id=header.message_id,
+                receiver=exchange.receiver,
+                fault_id=exchange.trace[0].fault_id if exchange.trace else None,
+            )
         reason = f"no reply from {exchange.receiver!r} to {what} within {timeout:g} s"
         if run is not None:
             surface(run, exchange.trace, reason)
