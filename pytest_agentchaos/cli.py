@@ -27,9 +27,14 @@ DEFAULTS = MinimumEffect()
 
 @contextmanager
 def reading(path: str) -> Iterator[EventStore]:
-    """The store at ``path`` for reading; a page that cannot be read is a :class:`StoreError`."""
+    """The store at ``path`` for reading, checked whole; a damaged page is a :class:`StoreError`."""
     try:
         with EventStore.read(path) as store:
+            # A damaged page that no query of the report touches would go unnoticed, and the
+            # report would count what is left as the truth; the check reads every page once.
+            problems = [row[0] for row in store.conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems[:3]))
             yield store
     except AgentChaosError:
         raise

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import scipy.stats
+from report_builders import MS, firing, write_store
 
 from pytest_agentchaos.cli import main
 from pytest_agentchaos.model.outcomes import FaultResult, Outcome
@@ -101,40 +101,6 @@ def test_cli_exit_code_says_whether_resilience_regressed(
 
 
 # ----------------------------------------------------------------- minimum effect (issue 7)
-MS = 1_000_000  # ns
-
-
-def firing(
-    n: int, mttr_ns: int | None, kind: str = "crash", target: str = "pricing"
-) -> FaultResult:
-    """One crash firing of run ``r<n>``, recovered ``mttr_ns`` after detection (None: never)."""
-    detected = 1_000 + n * 100 * MS
-    return FaultResult(
-        fault_id=f"f{n}",
-        run_id=f"r{n}",
-        kind=kind,
-        target=target,
-        params={},
-        call_number=1,
-        injected_ns=detected - 1_000,
-        detected_ns=detected,
-        recovered_ns=None if mttr_ns is None else detected + mttr_ns,
-        outcome=Outcome.RECOVERED if mttr_ns is not None else Outcome.UNRECOVERED,
-        strategy=None,
-        detected_by="AgentCrashed",
-        propagation=0,
-    )
-
-
-def write_store(path: Path, firings: Sequence[FaultResult]) -> None:
-    """A real store with one session and one run per firing, as a chaos session leaves it."""
-    with EventStore.open(path) as store:
-        store.start_session("s", 1, ["--chaos"], "test", 0)
-        for f in firings:
-            run = RunRow(f.run_id, "s", "t.py::t", 1, 0, "chaos", "passed", 0, 1, 0.0, "main", "")
-            store.write_run(run, [], [f])
-
-
 def timed_recovery() -> int:
     """A recovery by a call that waits a fixed 10 ms, timed on the real clock (jitter and all)."""
     start = time.monotonic_ns()
