@@ -235,6 +235,45 @@ def test_every_report_format_is_written(pytester: pytest.Pytester) -> None:
     assert "seed 3 · 4 faults" in page
 
 
+HOSTILE_AGENT = """
+import pytest
+from pytest_agentchaos import agent
+
+@agent("=cmd()|<script>x</script>")
+def hostile():
+    return 1
+
+@pytest.mark.chaos_crash(target="=cmd()|<script>x</script>", at_call=1)
+def test_hostile():
+    try:
+        hostile()
+    except Exception:
+        hostile()
+"""
+
+
+def test_a_hostile_agent_name_is_inert_in_every_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_hostile=HOSTILE_AGENT)
+    formats = ("md", "csv", "html", "json")
+    result = pytester.runpytest("--chaos", *[f"--chaos-report=r.{f}" for f in formats])
+    result.assert_outcomes(passed=1)
+    assert re.search(
+        r"^crash +=cmd\(\)\|<script>x</script> +none +1 +1 ", result.stdout.str(), re.M
+    )
+
+    markdown = (pytester.path / "r.md").read_text()
+    table = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert len(table) == 3
+    assert "| crash   | =cmd()\\|\\<script\\>x\\</script\\>" in markdown
+    assert "<script>" not in markdown
+    [row] = csv.DictReader(io.StringIO((pytester.path / "r.csv").read_text()))
+    assert row["target"] == "'=cmd()|<script>x</script>"
+    page = (pytester.path / "r.html").read_text()
+    assert "<script>" not in page
+    assert "<td>=cmd()|&lt;script&gt;x&lt;/script&gt;</td>" in page
+    assert load(pytester, "r.json")["rows"][0]["target"] == "=cmd()|<script>x</script>"
+
+
 def test_report_paths_from_the_ini_file(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nchaos_report =\n    a.json\n    b.md\n")
     pytester.makepyfile(test_outcomes=FOUR_OUTCOMES)
