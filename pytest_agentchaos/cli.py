@@ -186,6 +186,9 @@ def mttr_rise(text: str) -> tuple[float | None, float | None]:
                 "(units: %, s, ms, us)"
             )
         amount, unit = float(match.group(1)), match.group(2)
+        if (ratio if unit == "%" else seconds) is not None:
+            kind = "percentage" if unit == "%" else "duration"
+            raise argparse.ArgumentTypeError(f"{text!r}: the {kind} is given twice")
         if unit == "%":
             ratio = amount / 100
         else:

@@ -201,6 +201,7 @@ def test_session_and_all_together_are_a_usage_error(
         (["--min-mttr-rise", "20"], "argument --min-mttr-rise: '20': give a percentage"),
         (["--min-mttr-rise", "20%,1h"], "argument --min-mttr-rise: '20%,1h'"),
         (["--min-mttr-rise=-3%"], "argument --min-mttr-rise: '-3%'"),
+        (["--min-mttr-rise=5%,1ms,9%"], "'5%,1ms,9%': the percentage is given twice"),
     ],
 )
 def test_compare_rejects_bad_option_values(
