@@ -35,7 +35,8 @@ HEADERS = (
 )
 
 
-_ALIGN = ("left", "left", "left") + ("right",) * (len(HEADERS) - 3)
+_TEXT_COLUMNS = 3  # fault, target, strategy: names from outside; the rest are our numbers
+_ALIGN = ("left",) * _TEXT_COLUMNS + ("right",) * (len(HEADERS) - _TEXT_COLUMNS)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -81,7 +82,10 @@ def table_rows(report: Report) -> list[list[str]]:
 
 
 def _escaped_rows(report: Report, escape: Callable[[str], str]) -> list[list[str]]:
-    return [[escape(cell) for cell in row] for row in table_rows(report)]
+    return [
+        [escape(cell) for cell in row[:_TEXT_COLUMNS]] + row[_TEXT_COLUMNS:]
+        for row in table_rows(report)
+    ]
 
 
 def summary_line(report: Report) -> str:
