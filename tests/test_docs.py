@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 USAGE = DOCS / "usage.md"
+CLI = DOCS / "cli.md"
 DOCUMENTED = [README, *sorted(DOCS.glob("*.md"))]
 #: Pages that other work streams write; links to them are allowed before they exist.
 PAGES_WRITTEN_ELSEWHERE: set[str] = set()
@@ -124,9 +125,29 @@ def cli_commands() -> list[str]:
     return sorted(name for action in subparsers for name in action.choices)
 
 
+def cli_options(command: str) -> list[str]:
+    parser = build_parser()
+    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(
+        option
+        for action in subparsers.choices[command]._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    )
+
+
 @pytest.mark.parametrize("command", cli_commands())
 def test_every_cli_command_is_documented(command: str) -> None:
     assert f"agentchaos {command}" in read(README)
+    assert f"## `agentchaos {command}`" in read(CLI)
+
+
+@pytest.mark.parametrize("command", cli_commands())
+def test_every_cli_option_is_documented(command: str) -> None:
+    options = cli_options(command)
+    assert options, command
+    missing = [option for option in options if not mentions(read(CLI), option)]
+    assert not missing, f"docs/cli.md does not document the options {missing} of {command}"
 
 
 # ------------------------------------------------------------------ outcomes and store

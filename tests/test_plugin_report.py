@@ -12,9 +12,9 @@ import math
 import re
 import shlex
 import sqlite3
-import sys
+from collections.abc import Callable
 from contextlib import closing
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,7 +27,27 @@ from report_contract import (
     TOTALS_KEYS,
 )
 
-AGENTCHAOS = str(Path(sys.executable).with_name("agentchaos"))
+from pytest_agentchaos.cli import main
+
+
+@dataclass(frozen=True)
+class CliRun:
+    ret: int
+    lines: list[str]
+    err: str
+
+
+@pytest.fixture
+def agentchaos_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
+    """``agentchaos ARGS`` run in-process (no process is needed), in the current directory."""
+
+    def run(*args: str) -> CliRun:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return CliRun(code, out.splitlines(), err)
+
+    return run
 
 
 def wilson(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -235,6 +255,45 @@ def test_every_report_format_is_written(pytester: pytest.Pytester) -> None:
     assert "seed 3 · 4 faults" in page
 
 
+HOSTILE_AGENT = """
+import pytest
+from pytest_agentchaos import agent
+
+@agent("=cmd()|<script>x</script>")
+def hostile():
+    return 1
+
+@pytest.mark.chaos_crash(target="=cmd()|<script>x</script>", at_call=1)
+def test_hostile():
+    try:
+        hostile()
+    except Exception:
+        hostile()
+"""
+
+
+def test_a_hostile_agent_name_is_inert_in_every_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_hostile=HOSTILE_AGENT)
+    formats = ("md", "csv", "html", "json")
+    result = pytester.runpytest("--chaos", *[f"--chaos-report=r.{f}" for f in formats])
+    result.assert_outcomes(passed=1)
+    assert re.search(
+        r"^crash +=cmd\(\)\|<script>x</script> +none +1 +1 ", result.stdout.str(), re.M
+    )
+
+    markdown = (pytester.path / "r.md").read_text()
+    table = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert len(table) == 3
+    assert "| crash   | =cmd()\\|\\<script\\>x\\</script\\>" in markdown
+    assert "<script>" not in markdown
+    [row] = csv.DictReader(io.StringIO((pytester.path / "r.csv").read_text()))
+    assert row["target"] == "'=cmd()|<script>x</script>"
+    page = (pytester.path / "r.html").read_text()
+    assert "<script>" not in page
+    assert "<td>=cmd()|&lt;script&gt;x&lt;/script&gt;</td>" in page
+    assert load(pytester, "r.json")["rows"][0]["target"] == "=cmd()|<script>x</script>"
+
+
 def test_report_paths_from_the_ini_file(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nchaos_report =\n    a.json\n    b.md\n")
     pytester.makepyfile(test_outcomes=FOUR_OUTCOMES)
@@ -417,7 +476,7 @@ def _table(lines: list[str]) -> list[str]:
 
 
 def test_agentchaos_report_prints_the_same_table_as_the_session(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, agentchaos_cli: Callable[..., CliRun]
 ) -> None:
     pytester.makepyfile(test_outcomes=FOUR_OUTCOMES)
     session = pytester.runpytest(
@@ -427,9 +486,9 @@ def test_agentchaos_report_prints_the_same_table_as_the_session(
     expected = _table(session.stdout.lines)
     assert len(expected) == 2 + 3 + 1  # header, rule, 3 rows, totals
 
-    cli = pytester.run(AGENTCHAOS, "report", "s.db", "--out", "cli.json")
-    assert cli.ret == 0, cli.stderr.str()
-    assert _table(cli.stdout.lines) == expected
+    cli = agentchaos_cli("report", "s.db", "--out", "cli.json")
+    assert cli.ret == 0, cli.err
+    assert _table(cli.lines) == expected
     from_cli, from_session = load(pytester, "cli.json"), load(pytester, "r.json")
     assert from_cli["rows"] == from_session["rows"]
     assert from_cli["totals"] == from_session["totals"]
@@ -437,30 +496,32 @@ def test_agentchaos_report_prints_the_same_table_as_the_session(
 
     # a second session into the same store: report shows the latest, --all both
     pytester.runpytest("--chaos", "--chaos-seed=9", "--chaos-db=s.db").assert_outcomes(passed=4)
-    latest = pytester.run(AGENTCHAOS, "report", "s.db")
-    assert _table(latest.stdout.lines)[-1].startswith("seed 9 · 4 faults")
-    both = pytester.run(AGENTCHAOS, "report", "s.db", "--all")
+    latest = agentchaos_cli("report", "s.db")
+    assert _table(latest.lines)[-1].startswith("seed 9 · 4 faults")
+    both = agentchaos_cli("report", "s.db", "--all")
     assert both.ret == 0
-    assert "· 8 faults ·" in _table(both.stdout.lines)[-1]
+    assert "· 8 faults ·" in _table(both.lines)[-1]
 
 
 def test_agentchaos_report_on_a_corrupt_store_is_a_clean_error(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, agentchaos_cli: Callable[..., CliRun]
 ) -> None:
     bad = pytester.path / "bad.db"
     bad.write_bytes(b"not a database at all " * 100)
-    cli = pytester.run(AGENTCHAOS, "report", str(bad))
+    cli = agentchaos_cli("report", str(bad))
     assert cli.ret == 2
-    assert "agentchaos: error:" in cli.stderr.str()
-    assert "bad.db" in cli.stderr.str()
-    assert "Traceback" not in cli.stderr.str()
+    assert "agentchaos: error:" in cli.err
+    assert "bad.db" in cli.err
+    assert "Traceback" not in cli.err
     assert bad.read_bytes() == b"not a database at all " * 100
 
 
-def test_agentchaos_report_on_a_missing_store_is_an_error(pytester: pytest.Pytester) -> None:
-    cli = pytester.run(AGENTCHAOS, "report", "missing.db")
+def test_agentchaos_report_on_a_missing_store_is_an_error(
+    pytester: pytest.Pytester, agentchaos_cli: Callable[..., CliRun]
+) -> None:
+    cli = agentchaos_cli("report", "missing.db")
     assert cli.ret == 2
-    assert "missing.db" in cli.stderr.str()
+    assert "missing.db" in cli.err
     assert not (pytester.path / "missing.db").exists()
 
 
@@ -493,12 +554,14 @@ def test_collect_only_does_not_check_gates(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.OK
 
 
-def test_agentchaos_report_shows_the_last_real_session(pytester: pytest.Pytester) -> None:
+def test_agentchaos_report_shows_the_last_real_session(
+    pytester: pytest.Pytester, agentchaos_cli: Callable[..., CliRun]
+) -> None:
     pytester.makepyfile(test_outcomes=FOUR_OUTCOMES)
     session = pytester.runpytest("--chaos", "--chaos-seed=8", "--chaos-db=s.db")
     session.assert_outcomes(passed=4)
     assert pytester.runpytest("--chaos", "--chaos-db=s.db", "--markers").ret == 0
-    cli = pytester.run(AGENTCHAOS, "report", "s.db")
+    cli = agentchaos_cli("report", "s.db")
     assert cli.ret == 0
-    assert any(ln.startswith("seed 8 · 4 faults") for ln in cli.stdout.lines), cli.stdout.str()
-    assert _table(cli.stdout.lines) == _table(session.stdout.lines)
+    assert any(ln.startswith("seed 8 · 4 faults") for ln in cli.lines), cli.lines
+    assert _table(cli.lines) == _table(session.stdout.lines)
