@@ -16,7 +16,7 @@ import sqlite_utils  # noqa: F401
 
 import pytest_agentchaos
 import pytest_agentchaos.bus
-import pytest_agentchaos.protocol  # noqa: F401
+import pytest_agentchaos.protocol
 
 for _name in pytest_agentchaos._LAZY:
     getattr(pytest_agentchaos, _name)
