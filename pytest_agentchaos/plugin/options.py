@@ -88,9 +88,9 @@ def _enabled(config: pytest.Config) -> bool:
         return bool(cli_enabled)
     try:
         return bool(config.getini("chaos"))
-    except ValueError as error:
+    except (ValueError, pytest.UsageError) as error:
         # pytest's "invalid truth value 'maybe'" names neither the key nor the choices.
-        value = str(error).removeprefix("invalid truth value ")
+        value = str(error).rpartition("invalid truth value ")[2]
         raise ChaosConfigError(
             f"ini chaos={value}: must be true or false (also yes/no, on/off, 1/0)"
         ) from None
