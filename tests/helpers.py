@@ -42,6 +42,12 @@ def rows(db: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
         return [dict(row) for row in conn.execute(sql, params)]
 
 
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows of a query on a store, as tuples."""
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
 def json_report(path: Path) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
