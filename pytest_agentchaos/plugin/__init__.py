@@ -279,14 +279,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             chaos.close()
         return
     ran_nothing = config.option.collectonly or session.exitstatus == pytest.ExitCode.USAGE_ERROR
-    if not ran_nothing:
-        from pytest_agentchaos.report.build import write_reports
+    try:
+        if not ran_nothing:
+            from pytest_agentchaos.report.build import write_reports
 
-        report = chaos.build_report()
-        write_reports(report, chaos.settings.reports)
-        if chaos.check_gates(report) and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    chaos.store.end_session(chaos.session_id, int(session.exitstatus))
+            report = chaos.build_report()
+            write_reports(report, chaos.settings.reports)
+            if chaos.check_gates(report) and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    finally:
+        # Closed whatever happens to the report: an open session row means a killed session.
+        chaos.store.end_session(chaos.session_id, int(session.exitstatus))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
