@@ -7,10 +7,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_agentchaos.engine.controller import ChaosController, Event
-from pytest_agentchaos.engine.hookspecs import hookimpl
-from pytest_agentchaos.engine.injection import Patch, agent, current_run, wrap
-from pytest_agentchaos.engine.run import ChaosRun, Failure, Recovery, RunSettings
+if TYPE_CHECKING:  # every public name loads on first use; these imports are for type checkers
+    from pytest_agentchaos.bus.message_bus import (
+        BusError,
+        DeliveryError,
+        DeliveryTimeout,
+        MessageBus,
+    )
+    from pytest_agentchaos.engine.controller import ChaosController, Event
+    from pytest_agentchaos.engine.hookspecs import hookimpl
+    from pytest_agentchaos.engine.injection import Patch, agent, current_run, wrap
+    from pytest_agentchaos.engine.run import ChaosRun, Failure, Recovery, RunSettings
+    from pytest_agentchaos.model.faults import FaultSpec, parse_fault
+    from pytest_agentchaos.model.outcomes import FaultResult, Outcome
+    from pytest_agentchaos.model.protocol import (
+        ContractViolation,
+        Message,
+        MessageType,
+        validate_message,
+    )
+
 from pytest_agentchaos.errors import (
     AgentChaosError,
     AgentCrashed,
@@ -25,28 +41,28 @@ from pytest_agentchaos.errors import (
     StoreError,
     TokenLimitExceeded,
 )
-from pytest_agentchaos.model.faults import FaultSpec, parse_fault
 from pytest_agentchaos.model.kinds import FAULT_KINDS
-from pytest_agentchaos.model.outcomes import FaultResult, Outcome
-
-if TYPE_CHECKING:  # the lazily loaded names, for type checkers
-    from pytest_agentchaos.bus.message_bus import (
-        BusError,
-        DeliveryError,
-        DeliveryTimeout,
-        MessageBus,
-    )
-    from pytest_agentchaos.model.protocol import (
-        ContractViolation,
-        Message,
-        MessageType,
-        validate_message,
-    )
 
 __version__ = "0.1.0"
 
-#: Public names whose modules load on first use, so ``import pytest_agentchaos`` stays cheap.
+#: Public names whose modules load on first use, so ``import pytest_agentchaos`` (and with
+#: it every pytest start-up, through the plugin) loads neither pydantic nor the engine.
 _LAZY = {
+    "ChaosController": "engine.controller",
+    "Event": "engine.controller",
+    "hookimpl": "engine.hookspecs",
+    "Patch": "engine.injection",
+    "agent": "engine.injection",
+    "current_run": "engine.injection",
+    "wrap": "engine.injection",
+    "ChaosRun": "engine.run",
+    "Failure": "engine.run",
+    "Recovery": "engine.run",
+    "RunSettings": "engine.run",
+    "FaultSpec": "model.faults",
+    "parse_fault": "model.faults",
+    "FaultResult": "model.outcomes",
+    "Outcome": "model.outcomes",
     "MessageBus": "bus",
     "BusError": "bus",
     "DeliveryError": "bus",
@@ -64,9 +80,9 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'pytest_agentchaos' has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    # Not cached in globals(): pytester's in-process runs drop modules first imported inside
+    # them, and a cached name would then belong to a stale copy of its module.
+    return getattr(import_module(f".{module}", __name__), name)
 
 
 __all__ = [

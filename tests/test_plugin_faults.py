@@ -5,10 +5,10 @@ for it in the JSON report.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
+from helpers import json_report
 
 CHAOS = ("--chaos", "--chaos-report=r.json", "-p", "no:cacheprovider")
 
@@ -19,7 +19,7 @@ def run_chaos(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunR
 
 
 def report(pytester: pytest.Pytester) -> dict[str, Any]:
-    return json.loads((pytester.path / "r.json").read_text())
+    return json_report(pytester.path / "r.json")
 
 
 def faults_by_test(pytester: pytest.Pytester) -> dict[str, list[tuple[str, str, str]]]:

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-from contextlib import closing
 from typing import Any
 
 import pytest
-
-# langsmith's pytest plugin (installed with the langgraph extra) costs ~1.4 s per process
-NO_SLOW_PLUGINS = ("-p", "no:langsmith_plugin")
+from helpers import NO_SLOW_PLUGINS, query
 
 # Four chaos tests, 40 calls each, a fault with probability 0.5.
 SCHEDULE = """
@@ -60,11 +56,11 @@ def test_plain():
 
 def firings(pytester: pytest.Pytester, db: str) -> dict[str, list[tuple[str, int]]]:
     """nodeid -> [(target, call_number)] in firing order."""
-    with closing(sqlite3.connect(pytester.path / db)) as conn:
-        rows = conn.execute(
-            "SELECT runs.nodeid, faults.target, faults.call_number FROM faults"
-            " JOIN runs USING (run_id) ORDER BY runs.nodeid, faults.injected_ns"
-        ).fetchall()
+    rows = query(
+        pytester.path / db,
+        "SELECT runs.nodeid, faults.target, faults.call_number FROM faults"
+        " JOIN runs USING (run_id) ORDER BY runs.nodeid, faults.injected_ns",
+    )
     result: dict[str, list[tuple[str, int]]] = {}
     for nodeid, target, call in rows:
         result.setdefault(nodeid, []).append((target, call))
@@ -72,10 +68,7 @@ def firings(pytester: pytest.Pytester, db: str) -> dict[str, list[tuple[str, int
 
 
 def ordered_firings(pytester: pytest.Pytester, db: str) -> list[tuple[str, int]]:
-    with closing(sqlite3.connect(pytester.path / db)) as conn:
-        return conn.execute(
-            "SELECT target, call_number FROM faults ORDER BY injected_ns"
-        ).fetchall()
+    return query(pytester.path / db, "SELECT target, call_number FROM faults ORDER BY injected_ns")
 
 
 def per_test_counts(pytester: pytest.Pytester, name: str) -> dict[str, tuple[Any, ...]]:
@@ -116,6 +109,7 @@ def test_same_seed_same_firings_other_seed_other_firings(pytester: pytest.Pytest
     assert {t for t, _ in per_test["test_schedule.py::test_two"]} == {"a", "b"}
 
 
+@pytest.mark.slow
 def test_serial_and_xdist_give_the_same_schedule(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_schedule=SCHEDULE)
     gate = "--chaos-min-recovery-rate=1"
@@ -158,13 +152,13 @@ def test_serial_and_xdist_give_the_same_schedule(pytester: pytest.Pytester) -> N
         {k: r[k] for k in ("kind", "target", "injected", "unrecovered")}
         for r in serial_report["rows"]
     ]
-    with closing(sqlite3.connect(pytester.path / "xdist.db")) as conn:
-        workers = {row[0] for row in conn.execute("SELECT worker FROM runs")}
-        sessions = conn.execute("SELECT seed, workers, exitstatus FROM sessions").fetchall()
-        run_sessions = conn.execute("SELECT count(DISTINCT session_id) FROM runs").fetchone()
+    db = pytester.path / "xdist.db"
+    workers = {row[0] for row in query(db, "SELECT worker FROM runs")}
+    sessions = query(db, "SELECT seed, workers, exitstatus FROM sessions")
+    run_sessions = query(db, "SELECT count(DISTINCT session_id) FROM runs")
     assert workers == {"gw0", "gw1"}
     assert sessions == [(21, 2, int(pytest.ExitCode.TESTS_FAILED))]
-    assert run_sessions == (1,)
+    assert run_sessions == [(1,)]
     parallel.stdout.fnmatch_lines(["seed 21 · * faults ·*"])
 
 
@@ -176,8 +170,7 @@ def test_drawn_seed_is_printed_and_replays_the_schedule(pytester: pytest.Pyteste
     assert len(seeds) == 1
     seed = int(seeds[0])
     assert json.loads((pytester.path / "first.json").read_text())["seed"] == seed
-    with closing(sqlite3.connect(pytester.path / "first.db")) as conn:
-        assert conn.execute("SELECT seed FROM sessions").fetchall() == [(seed,)]
+    assert query(pytester.path / "first.db", "SELECT seed FROM sessions") == [(seed,)]
     again = pytester.runpytest("--chaos", f"--chaos-seed={seed}", "--chaos-db=again.db")
     again.assert_outcomes(passed=6)
     assert ordered_firings(pytester, "again.db") == ordered_firings(pytester, "first.db")
@@ -232,8 +225,9 @@ def test_chaos_runs_repeats_each_chaos_test_with_its_own_seed(pytester: pytest.P
     result.stdout.fnmatch_lines(["test_runs.py::test_param?chaos3of3-p? PASSED*"])
     result.stdout.fnmatch_lines(["test_runs.py::test_plain PASSED*"])
     assert "test_plain[" not in result.stdout.str()
-    with closing(sqlite3.connect(pytester.path / "s.db")) as conn:
-        runs = conn.execute("SELECT nodeid, repetition, seed FROM runs ORDER BY nodeid").fetchall()
+    runs = query(
+        pytester.path / "s.db", "SELECT nodeid, repetition, seed FROM runs ORDER BY nodeid"
+    )
     assert len(runs) == 12
     marker_runs = [r for r in runs if "test_marker" in r[0]]
     assert [(r[0], r[1]) for r in marker_runs] == [
@@ -256,6 +250,7 @@ BAD_MARKER = """
         """
 
 
+@pytest.mark.slow
 def test_bad_marker_under_xdist_stops_cleanly_before_any_test_runs(
     pytester: pytest.Pytester,
 ) -> None:
@@ -269,6 +264,7 @@ def test_bad_marker_under_xdist_stops_cleanly_before_any_test_runs(
     assert not (pytester.path / "ran.txt").exists()
 
 
+@pytest.mark.slow
 def test_bad_marker_under_xdist_exits_with_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bad=BAD_MARKER)
     result = pytester.runpytest_subprocess(*NO_SLOW_PLUGINS, "-p", "xdist", "-n", "2", "--chaos")

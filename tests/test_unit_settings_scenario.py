@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
+from pytest_agentchaos.config.fault_checks import check_glob, checked_fault
+from pytest_agentchaos.config.redaction import redact_args
 from pytest_agentchaos.config.scenario import find_scenario, load_scenario
 from pytest_agentchaos.config.settings import (
     SessionSettings,
+    check_output_path,
     check_test_settings,
     parse_rate,
     parse_report_path,
@@ -308,3 +311,82 @@ def test_find_scenario(tmp_path: Path) -> None:
     assert "scenario 'missing' not found" in message
     assert str(tmp_path / "missing.yaml") in message
     assert str(tmp_path / "scenarios" / "missing.yml") in message
+
+
+def test_scenario_that_is_not_utf8_names_the_file_and_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("name: café\n".encode("latin-1"))
+    with pytest.raises(ChaosConfigError) as info:
+        load_scenario(path)
+    assert str(path) in str(info.value)
+    assert "not UTF-8" in str(info.value)
+    assert "0xe9" in str(info.value)
+
+
+def test_scenario_fault_arguments_get_the_marker_checks(tmp_path: Path) -> None:
+    message = _load_error(tmp_path, "faults:\n  - {kind: crash, target: 'pric['}\n")
+    assert "fault #1" in message
+    assert "target='pric['" in message
+
+
+# ------------------------------------------------------------------ fault checks
+@pytest.mark.parametrize("pattern", ["pric[", "a[!", "[]", "x[!]"])
+def test_unclosed_glob_is_refused(pattern: str) -> None:
+    with pytest.raises(ChaosConfigError, match="never closed"):
+        check_glob(pattern, "target")
+
+
+@pytest.mark.parametrize("pattern", ["*", "pric*", "pric[ei]ng", "[[]x", "[]]", "[!]]", "a?b"])
+def test_closed_globs_pass(pattern: str) -> None:
+    check_glob(pattern, "target")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_numbers_are_refused(value: float) -> None:
+    with pytest.raises(ChaosConfigError) as info:
+        checked_fault("delay", {"target": "a", "seconds": value})
+    assert f"seconds={value!r}" in str(info.value)
+    assert "finite" in str(info.value)
+
+
+def test_checked_fault_builds_good_faults() -> None:
+    fault = checked_fault("message_drop", {"sender": "a[bc]", "receiver": "*"})
+    assert fault.kind == "message_drop"
+
+
+# ------------------------------------------------------------------ output paths
+def test_output_path_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ChaosConfigError) as info:
+        check_output_path(tmp_path / "file" / "deeper" / "x.db", "--chaos-db")
+    assert "--chaos-db=" in str(info.value)
+    assert "is a file, not a folder" in str(info.value)
+
+
+def test_output_path_that_is_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ChaosConfigError, match="is a directory"):
+        check_output_path(tmp_path, "--chaos-report")
+
+
+def test_output_path_in_missing_folders_is_fine(tmp_path: Path) -> None:
+    check_output_path(tmp_path / "new" / "deeper" / "x.db", "--chaos-db")
+
+
+# ------------------------------------------------------------------ redaction
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--openai-key=sk-abc"], ["--openai-key=***"]),
+        (["--api-token", "t0ken", "-q"], ["--api-token", "***", "-q"]),
+        (["-o", "db_password=hunter2"], ["-o", "db_password=***"]),
+        (["--client-secret=x", "--chaos-db=s.db"], ["--client-secret=***", "--chaos-db=s.db"]),
+        (["--label=sk-proj-" + "a1B2" * 8], ["--label=***"]),
+        (["-k", "ghp_" + "x" * 36], ["-k", "***"]),
+        (["--hdr=Bearer abcdefghijklmnop0123"], ["--hdr=Bearer ***"]),
+        (["AKIA" + "A" * 16], ["***"]),
+        (["tests/test_token.py::test_x", "-k", "key and not slow"], None),
+        (["--chaos", "--chaos-seed=12", "-n", "2"], None),
+    ],
+)
+def test_redact_args(args: list[str], expected: list[str] | None) -> None:
+    assert redact_args(args) == (args if expected is None else expected)

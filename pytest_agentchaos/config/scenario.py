@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_agentchaos.config.fault_checks import checked_fault
 from pytest_agentchaos.config.settings import check_test_settings
 from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.model.faults import FaultSpec, parse_fault
+from pytest_agentchaos.model.faults import FaultSpec
 
 _TOP_KEYS = ("name", "description", "faults", "settings")
 
@@ -60,6 +61,13 @@ def load_scenario(path: Path) -> Scenario:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ChaosConfigError(f"scenario {path}: not valid YAML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ChaosConfigError(
+            f"scenario {path}: not UTF-8 text: byte {error.object[error.start]:#04x} "
+            f"at position {error.start}; save the file as UTF-8"
+        ) from None
+    except OSError as error:
+        raise ChaosConfigError(f"scenario {path}: cannot be read: {error.strerror}") from None
     if not isinstance(data, dict):
         raise ChaosConfigError(
             f"scenario {path}: must be a mapping with keys {', '.join(_TOP_KEYS)}"
@@ -80,7 +88,7 @@ def load_scenario(path: Path) -> Scenario:
             )
         arguments = {k: v for k, v in item.items() if k != "kind"}
         try:
-            faults.append(parse_fault(str(item["kind"]), arguments))
+            faults.append(checked_fault(str(item["kind"]), arguments))
         except ChaosConfigError as error:
             raise ChaosConfigError(f"scenario {path}: fault #{number}: {error}") from None
     settings = data.get("settings") or {}

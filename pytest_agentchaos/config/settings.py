@@ -7,6 +7,7 @@ deadline, retry) resolve command line > ``chaos_settings`` marker > ``agentchaos
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,27 @@ def parse_report_path(value: object, source: str = "--chaos-report") -> Path:
             f"use one of {', '.join(REPORT_FORMATS)}"
         )
     return path
+
+
+def check_output_path(path: Path, source: str) -> None:
+    """A file the session will create or overwrite at ``path`` can be written: checked at
+    start-up, so a bad path stops the session before any test runs, naming the reason."""
+    if path.is_dir():
+        raise ChaosConfigError(f"{source}={str(path)!r}: is a directory, not a file")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ChaosConfigError(
+            f"{source}={str(path)!r}: cannot be created: {str(folder)!r} is a file, not a folder"
+        )
+    # The deepest folder that exists must take new entries, or the file itself be writable.
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        what = "file" if target is path else "folder"
+        raise ChaosConfigError(
+            f"{source}={str(path)!r}: cannot be written: {what} {str(target)!r} is read-only"
+        )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ pytest hooks only; the SDK, httpx2 and vcrpy are imported by the fixtures that n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,12 @@ import pytest
 
 from pytest_agentchaos.errors import ChaosConfigError
 from pytest_agentchaos.integrations.cassettes import RECORD_MODES, check_record_mode
-
-CASSETTE_MARKER = "chaos_cassette"
-_MARKER_ARGUMENTS = ("path", "record_mode")
-_BAD_MARKERS = "bad chaos_cassette marker arguments:\n  "
+from pytest_agentchaos.plugin.validation import (
+    CASSETTE_KEY,
+    CASSETTE_MARKER,
+    cassette_settings,
+    usage_error,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         _configured_record_mode(config)
     except ChaosConfigError as error:
-        raise pytest.UsageError(str(error)) from None
+        raise usage_error(error) from None
 
 
 def _configured_record_mode(config: pytest.Config) -> tuple[str | None, str | None]:
@@ -54,64 +56,6 @@ def _configured_record_mode(config: pytest.Config) -> tuple[str | None, str | No
     )
 
 
-def _cassette_problems(items: list[pytest.Item]) -> list[str]:
-    problems = []
-    for item in items:
-        marker = item.get_closest_marker(CASSETTE_MARKER)
-        if marker is not None:
-            try:
-                _marker_settings(marker)
-            except ChaosConfigError as error:
-                problems.append(f"{item.nodeid}: {error}")
-    return problems
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    problems = _cassette_problems(items)
-    if problems:
-        raise pytest.UsageError(_BAD_MARKERS + "\n  ".join(problems))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(
-    collector: pytest.Collector,
-) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-    report = yield
-    # An xdist worker cannot stop the session with a UsageError (the controller reports an
-    # INTERNALERROR); a failed collection report stops it cleanly, naming the bad argument.
-    if not hasattr(collector.config, "workerinput") or report.failed:
-        return report
-    problems = _cassette_problems([n for n in report.result if isinstance(n, pytest.Item)])
-    if problems:
-        report.outcome = "failed"
-        report.longrepr = _BAD_MARKERS + "\n  ".join(problems)
-        report.result = []
-    return report
-
-
-def _marker_settings(marker: pytest.Mark) -> tuple[str | None, str | None]:
-    """``(path, record_mode)`` of a ``chaos_cassette`` marker, checked."""
-    if len(marker.args) > 1:
-        raise ChaosConfigError(
-            f"{CASSETTE_MARKER} takes at most one positional argument (the path), "
-            f"got {len(marker.args)}"
-        )
-    for name in marker.kwargs:
-        if name not in _MARKER_ARGUMENTS:
-            raise ChaosConfigError(
-                f"{CASSETTE_MARKER}: unknown argument {name!r}; "
-                f"allowed arguments: {', '.join(_MARKER_ARGUMENTS)}"
-            )
-    path = marker.kwargs.get("path", marker.args[0] if marker.args else None)
-    if path is not None and not isinstance(path, str | Path):
-        raise ChaosConfigError(f"{CASSETTE_MARKER}: argument path={path!r}: must be a path")
-    mode = marker.kwargs.get("record_mode")
-    if mode is not None:
-        check_record_mode(mode, f"{CASSETTE_MARKER}: argument record_mode")
-    return (str(path) if path is not None else None), mode
-
-
 def _default_cassette(request: pytest.FixtureRequest) -> Path:
     name = request.node.name
     if request.cls is not None:
@@ -122,10 +66,10 @@ def _default_cassette(request: pytest.FixtureRequest) -> Path:
 
 def _cassette_settings(request: pytest.FixtureRequest) -> tuple[Path, str]:
     """Where this test's cassette lives and its record mode: command line > marker > ini."""
-    path, mode = None, None
+    path, mode = request.node.stash.get(CASSETTE_KEY, (None, None))
     marker = request.node.get_closest_marker(CASSETTE_MARKER)
-    if marker is not None:
-        path, mode = _marker_settings(marker)
+    if CASSETTE_KEY not in request.node.stash and marker is not None:
+        path, mode = cassette_settings(marker)  # an item not collected the usual way
     cli, ini = _configured_record_mode(request.config)
     resolved = Path(path) if path is not None else _default_cassette(request)
     if not resolved.is_absolute():

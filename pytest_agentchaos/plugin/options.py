@@ -14,6 +14,7 @@ import pytest
 from pytest_agentchaos.config.settings import (
     DEFAULT_PATH,
     SessionSettings,
+    check_output_path,
     parse_rate,
     parse_report_path,
     parse_runs,
@@ -21,6 +22,7 @@ from pytest_agentchaos.config.settings import (
     parse_seed,
     parse_strategies,
 )
+from pytest_agentchaos.errors import ChaosConfigError
 
 OPTIONS: tuple[tuple[str, str, str], ...] = (
     # (option, ini key, help)
@@ -80,9 +82,38 @@ def _setting(config: pytest.Config, name: str) -> tuple[Any, str]:
     return config.getini(name), f"ini {name}"
 
 
-def read_session_settings(config: pytest.Config) -> SessionSettings:
+def _enabled(config: pytest.Config) -> bool:
     cli_enabled = config.getoption("chaos")
-    enabled = bool(cli_enabled) if cli_enabled is not None else bool(config.getini("chaos"))
+    if cli_enabled is not None:
+        return bool(cli_enabled)
+    try:
+        return bool(config.getini("chaos"))
+    except (ValueError, pytest.UsageError) as error:
+        # pytest's "invalid truth value 'maybe'" names neither the key nor the choices.
+        value = str(error).rpartition("invalid truth value ")[2]
+        raise ChaosConfigError(
+            f"ini chaos={value}: must be true or false (also yes/no, on/off, 1/0)"
+        ) from None
+
+
+def _report_paths(config: pytest.Config) -> tuple[Path, ...]:
+    cli = config.getoption("chaos_report")
+    paths, source = (
+        (cli, "--chaos-report") if cli else (config.getini("chaos_report"), "ini chaos_report")
+    )
+    return tuple(parse_report_path(path, source) for path in paths)
+
+
+def check_output_paths(config: pytest.Config, settings: SessionSettings) -> None:
+    """The store and the reports can be written: checked at start-up, not after the suite."""
+    check_output_path(settings.db, _setting(config, "chaos_db")[1])
+    source = "--chaos-report" if config.getoption("chaos_report") else "ini chaos_report"
+    for path in settings.reports:
+        check_output_path(path.absolute(), source)
+
+
+def read_session_settings(config: pytest.Config) -> SessionSettings:
+    enabled = _enabled(config)
     parsed: dict[str, Any] = {}
     for name, parse in (
         ("chaos_seed", parse_seed),
@@ -95,7 +126,6 @@ def read_session_settings(config: pytest.Config) -> SessionSettings:
     deadline, deadline_source = _setting(config, "chaos_deadline")
     mttr, mttr_source = _setting(config, "chaos_max_mttr")
     db, _ = _setting(config, "chaos_db")
-    reports = config.getoption("chaos_report") or config.getini("chaos_report")
     extra = []
     if parsed["chaos_runs"] and parsed["chaos_runs"] > 1:
         extra.append(f"--chaos-runs={parsed['chaos_runs']}")
@@ -107,7 +137,7 @@ def read_session_settings(config: pytest.Config) -> SessionSettings:
         runs=parsed["chaos_runs"] or 1,
         # Absolute now: a test that changes directory must not move the store under a worker.
         db=(Path(db) if db else DEFAULT_PATH).absolute(),
-        reports=tuple(parse_report_path(path) for path in reports),
+        reports=_report_paths(config),
         strategies=parse_strategies(strategy, strategy_source)
         if strategy not in (None, "")
         else None,
