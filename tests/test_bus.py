@@ -474,6 +474,26 @@ def test_wrong_handoff_with_nobody_else_never_fires(bus: MessageBus, start_run: 
 
 
 # -------------------------------------------------------------------- selection, seeds
+def test_wrong_handoff_sees_who_registers_and_leaves_between_deliveries(
+    bus: MessageBus, start_run: StartRun
+) -> None:
+    run = start_run(fault("wrong_handoff"))
+    intended, other = Inbox(), Inbox()
+    bus.register("b", intended)
+    bus.send(msg())  # nobody else to hand it to
+    assert run.firings == []
+    bus.subscribe("news", "c", other)  # a topic subscriber gets no point-to-point message
+    bus.send(msg())
+    assert run.firings == []
+    bus.register("c", other)
+    bus.send(msg())
+    assert [firing.detail["delivered_to"] for firing in run.firings] == ["c"]
+    bus.unregister("c")
+    bus.send(msg())  # nobody else again
+    assert len(run.firings) == 1
+    assert (len(intended.got), len(other.got)) == (3, 1)
+
+
 def test_faults_select_by_sender_receiver_and_type(bus: MessageBus, start_run: StartRun) -> None:
     run = start_run(
         fault("message_drop", sender="a*", receiver="b", message_type="HEARTBEAT"),

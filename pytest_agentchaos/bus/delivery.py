@@ -76,6 +76,7 @@ class Courier:
         sink: Waiter | None = None,
         trace: list[Firing] | None = None,
         is_reply: bool = False,
+        facts: tuple[str, str, str] | None = None,
     ) -> Exchange:
         """A new exchange of ``message`` with ``receiver`` (acknowledged if at_least_once)."""
         return Exchange(
@@ -88,6 +89,7 @@ class Courier:
             waiter,
             sink,
             is_reply,
+            facts=facts,
         )
 
     # -------------------------------------------------------------------------- sending
@@ -102,7 +104,8 @@ class Courier:
 
         The wait for an acknowledgement ends early when the run is cancelled: no redelivery.
         """
-        note(run, exchange.sender, "message_sent", exchange)
+        if run is not None:
+            run.record(exchange.sender, "message_sent", None, exchange.payload())
         while True:
             attempt = self._planner.plan(run, exchange)
             yield from self.dispatcher.dispatch(attempt, launch)
@@ -145,9 +148,14 @@ class Courier:
                 continue
             message, handler = target
             try:
-                result = yield Invoke(handler, (message,))
-                if inspect.isawaitable(result):  # an async handler, called from sync code
-                    result = yield Invoke(_settle, (result,))
+                # Called here, not as an Invoke step: most handlers are sync, and a step per
+                # delivery is what a bus without faults would pay for nothing.
+                result = handler(message)
+                if result is not None and inspect.isawaitable(result):
+                    # run_async awaits it; run_sync hands it back, to be run to completion.
+                    result = yield Invoke(_itself, (result,))
+                    if inspect.isawaitable(result):
+                        result = _settle(result)
             except Exception as error:
                 self._failed(attempt, message, error)
                 continue
@@ -169,12 +177,13 @@ class Courier:
         if handler is None:
             return None
         if run is not None:
-            extra: dict[str, object] = {"attempt": exchange.attempt}
+            payload = exchange.payload()
+            payload["attempt"] = exchange.attempt
             if copy:
-                extra["copy"] = copy
+                payload["copy"] = copy
             if attempt.receiver != exchange.receiver:
-                extra["delivered_to"] = attempt.receiver
-            note(run, attempt.receiver, "message_delivered", exchange, **extra)
+                payload["delivered_to"] = attempt.receiver
+            run.record(attempt.receiver, "message_delivered", None, payload)
         return message, handler
 
     def _handler(self, attempt: Attempt) -> Handler | None:
@@ -243,8 +252,14 @@ class Courier:
         exchange, run = attempt.exchange, attempt.run
         if exchange.acked is not None:  # a wrong receiver acknowledges too: the sender can't tell
             exchange.acked.set()
-        # Only the intended receiver getting the true message makes the link's faults good.
-        if run is not None and attempt.wire is None and attempt.receiver == exchange.receiver:
+        # Only the intended receiver getting the true message makes the link's faults good
+        # (and until something fired in the run, there is nothing to make good).
+        if (
+            run is not None
+            and run.firings
+            and attempt.wire is None
+            and attempt.receiver == exchange.receiver
+        ):
             run.complete(exchange.link)
             self._planner.heal(run, exchange.sender, attempt.receiver)
         if result is None:
@@ -293,3 +308,7 @@ def _settle(result: object) -> object:
 
 async def _await(awaitable: Awaitable[object]) -> object:
     return await awaitable
+
+
+def _itself(value: object) -> object:
+    return value

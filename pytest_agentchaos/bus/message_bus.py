@@ -32,7 +32,15 @@ import time
 from pytest_agentchaos.bus.delivery import Courier
 from pytest_agentchaos.bus.dispatch import Launch, in_thread, on_loop
 from pytest_agentchaos.bus.envelope import RawMessage, parse_message, sender_of
-from pytest_agentchaos.bus.exchange import Exchange, Waiter, describe, note, surface, until
+from pytest_agentchaos.bus.exchange import (
+    Exchange,
+    Waiter,
+    describe,
+    message_facts,
+    note,
+    surface,
+    until,
+)
 from pytest_agentchaos.bus.faults import MESSAGE_FAULT_KINDS, FaultPlanner, garble
 from pytest_agentchaos.bus.routes import Handler, Routes
 from pytest_agentchaos.config.bus_options import (
@@ -242,10 +250,13 @@ class MessageBus:
     def _fan_out(self, run: ChaosRun | None, topic: str, message: Message) -> list[Exchange]:
         sender = message.header.sender
         receivers = [name for name in self._routes.subscribers(topic) if name != sender]
-        if not receivers and run is not None:
+        if run is None:
+            return [self._courier.exchange(message, name, topic) for name in receivers]
+        if not receivers:
             payload = {"id": message.header.message_id, "topic": topic}
             run.record(sender, "message_unrouted", None, payload)
-        return [self._courier.exchange(message, name, topic) for name in receivers]
+        facts = message_facts(message)  # once for every receiver's events
+        return [self._courier.exchange(message, name, topic, facts=facts) for name in receivers]
 
     # ---------------------------------------------------------------------- answering
     def _answer(
