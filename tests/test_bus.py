@@ -228,7 +228,7 @@ def test_handler_error_fails_a_request_at_once(bus: MessageBus) -> None:
 
 
 # ------------------------------------------------------------------------------ delays
-def test_delay_delivers_later_on_a_timer_thread(bus: MessageBus, start_run: StartRun) -> None:
+def test_delay_delivers_later_on_another_thread(bus: MessageBus, start_run: StartRun) -> None:
     run = start_run(fault("message_delay", seconds=0.02))
     inbox = Inbox()
     bus.register("b", inbox)

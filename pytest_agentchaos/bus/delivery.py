@@ -177,8 +177,7 @@ class Courier:
         if handler is None:
             return None
         if run is not None:
-            payload = exchange.payload()
-            payload["attempt"] = exchange.attempt
+            payload = exchange.payload(exchange.attempt)
             if copy:
                 payload["copy"] = copy
             if attempt.receiver != exchange.receiver:

@@ -132,22 +132,48 @@ class Exchange:
     def sender(self) -> str:
         return self.message.header.sender
 
-    def payload(self) -> dict[str, object]:
+    def payload(self, attempt: int | None = None) -> dict[str, object]:
         """What an event about this exchange says: the message's id, type, sender, receiver
-        (topic). A new dict each time, for the event's own extra fields."""
+        (topic), and the ``attempt`` when given. A new dict each time, for the event's own
+        extra fields."""
         facts = self.facts
         if facts is None:
             facts = self.facts = message_facts(self.message)
         message_id, message_type, sender = facts
-        data: dict[str, object] = {
+        receiver, topic = self.receiver, self.topic
+        # One literal per shape, as every event of a run pays for its payload: a dict that
+        # grows key by key past five keys is resized.
+        if attempt is None:
+            if topic is None:
+                return {
+                    "id": message_id,
+                    "type": message_type,
+                    "sender": sender,
+                    "receiver": receiver,
+                }
+            return {
+                "id": message_id,
+                "type": message_type,
+                "sender": sender,
+                "receiver": receiver,
+                "topic": topic,
+            }
+        if topic is None:
+            return {
+                "id": message_id,
+                "type": message_type,
+                "sender": sender,
+                "receiver": receiver,
+                "attempt": attempt,
+            }
+        return {
             "id": message_id,
             "type": message_type,
             "sender": sender,
-            "receiver": self.receiver,
+            "receiver": receiver,
+            "topic": topic,
+            "attempt": attempt,
         }
-        if self.topic is not None:
-            data["topic"] = self.topic
-        return data
 
 
 def message_facts(message: Message) -> tuple[str, str, str]:
