@@ -140,40 +140,17 @@ class Exchange:
         if facts is None:
             facts = self.facts = message_facts(self.message)
         message_id, message_type, sender = facts
-        receiver, topic = self.receiver, self.topic
-        # One literal per shape, as every event of a run pays for its payload: a dict that
-        # grows key by key past five keys is resized.
-        if attempt is None:
-            if topic is None:
-                return {
-                    "id": message_id,
-                    "type": message_type,
-                    "sender": sender,
-                    "receiver": receiver,
-                }
-            return {
-                "id": message_id,
-                "type": message_type,
-                "sender": sender,
-                "receiver": receiver,
-                "topic": topic,
-            }
-        if topic is None:
-            return {
-                "id": message_id,
-                "type": message_type,
-                "sender": sender,
-                "receiver": receiver,
-                "attempt": attempt,
-            }
-        return {
+        data: dict[str, object] = {
             "id": message_id,
             "type": message_type,
             "sender": sender,
-            "receiver": receiver,
-            "topic": topic,
-            "attempt": attempt,
+            "receiver": self.receiver,
         }
+        if self.topic is not None:
+            data["topic"] = self.topic
+        if attempt is not None:
+            data["attempt"] = attempt
+        return data
 
 
 def message_facts(message: Message) -> tuple[str, str, str]:
