@@ -1,6 +1,6 @@
 """How a bus carries one message to its receiver, and the reply back.
 
-The :class:`Courier` sends each :class:`~.bus_exchange.Exchange`: it has the faults plan each
+The :class:`Courier` sends each :class:`~.exchange.Exchange`: it has the faults plan each
 attempt, the dispatcher hand it over, and with ``at_least_once`` waits ``ack_timeout`` for the
 acknowledgement (the receiver's handler returned) and redelivers up to ``max_redeliveries``
 times. On the receiving side it checks a corrupted message's contract, calls the handler, makes

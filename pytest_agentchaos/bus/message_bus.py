@@ -18,10 +18,14 @@ acknowledgement or a request timing out surfaces the faults that acted on that m
 successful delivery on the same link (for a partition: involving the healed agent) makes them
 good.
 
-This module is the bus's public face; its parts live beside it: ``bus_options`` (settings),
-``bus_routes`` (who receives what), ``bus_envelope`` (input read as messages), ``bus_exchange``
-(a message on its way), ``bus_faults`` (what the faults do to an attempt), ``bus_dispatch``
-(delays and reordering) and ``bus_delivery`` (attempts, acknowledgements, replies).
+Every operation is written once, as a generator of :mod:`~pytest_agentchaos.engine.steps`:
+``send`` and ``asend`` (and each other pair) only pick the driver, ``run_sync`` or
+``run_async``, and where a delayed delivery waits (a thread, or a task on the caller's loop).
+
+This module is the bus's public face; its parts live beside it: ``config.bus_options``
+(settings), ``routes`` (who receives what), ``envelope`` (input read as messages), ``exchange``
+(a message on its way), ``faults`` (what the faults do to an attempt), ``dispatch`` (delays and
+reordering) and ``delivery`` (attempts, acknowledgements, replies).
 """
 
 from __future__ import annotations
