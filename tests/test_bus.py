@@ -355,6 +355,24 @@ def test_a_duplicated_request_gets_one_reply_and_the_other_is_unclaimed(
     assert outcomes(run) == [("message_duplicate", "a->b", "tolerated")]
 
 
+def test_a_late_original_after_a_redelivery_has_its_reply_unclaimed(start_run: StartRun) -> None:
+    run = start_run(fault("message_delay", receiver="b", seconds=0.2, at_call=1))
+    got: list[Message] = []
+
+    def pricing(message: Message) -> dict[str, int]:
+        got.append(message)
+        return {"answer": len(got)}
+
+    with MessageBus(delivery="at_least_once", ack_timeout=0.01) as bus:
+        bus.register("b", pricing)
+        reply = bus.request(msg(), timeout=1.0)  # the redelivery answers first
+        assert reply.body.parameters == {"answer": 1}
+        assert bus.drain(2.0)  # then the delayed original arrives, and b answers it too
+    assert len(got) == 2
+    ((agent, _, payload),) = events_of(run, "reply_unclaimed")
+    assert (agent, payload["reason"]) == ("a", "the request already has its reply")
+
+
 def test_reorder_holds_a_message_until_the_next_one_on_its_link(
     bus: MessageBus, start_run: StartRun
 ) -> None:

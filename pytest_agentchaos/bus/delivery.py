@@ -192,7 +192,7 @@ class Courier:
         if sink is not None and attempt.receiver == exchange.receiver:
             if sink.claim():
                 return sink.put
-            if sink.open:  # a duplicate's or a redelivery's reply: the first one was taken
+            if sink.claimed:  # a duplicate's or a redelivery's reply: the first one was taken
                 reason = "the request already has its reply"
                 note(run, attempt.receiver, "reply_unclaimed", exchange, reason=reason)
             else:

@@ -94,6 +94,11 @@ class Waiter:
             self._claimed = True
             return True
 
+    @property
+    def claimed(self) -> bool:
+        """Whether a reply was taken for the request (it may have returned since)."""
+        return self._claimed
+
     def close(self) -> None:
         """The request stopped waiting: a reply arriving from now on is unclaimed."""
         with self._lock:
