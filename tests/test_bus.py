@@ -228,7 +228,7 @@ def test_handler_error_fails_a_request_at_once(bus: MessageBus) -> None:
 
 
 # ------------------------------------------------------------------------------ delays
-def test_delay_delivers_later_on_a_timer_thread(bus: MessageBus, start_run: StartRun) -> None:
+def test_delay_delivers_later_on_another_thread(bus: MessageBus, start_run: StartRun) -> None:
     run = start_run(fault("message_delay", seconds=0.02))
     inbox = Inbox()
     bus.register("b", inbox)
@@ -355,6 +355,24 @@ def test_a_duplicated_request_gets_one_reply_and_the_other_is_unclaimed(
     assert outcomes(run) == [("message_duplicate", "a->b", "tolerated")]
 
 
+def test_a_late_original_after_a_redelivery_has_its_reply_unclaimed(start_run: StartRun) -> None:
+    run = start_run(fault("message_delay", receiver="b", seconds=0.2, at_call=1))
+    got: list[Message] = []
+
+    def pricing(message: Message) -> dict[str, int]:
+        got.append(message)
+        return {"answer": len(got)}
+
+    with MessageBus(delivery="at_least_once", ack_timeout=0.01) as bus:
+        bus.register("b", pricing)
+        reply = bus.request(msg(), timeout=1.0)  # the redelivery answers first
+        assert reply.body.parameters == {"answer": 1}
+        assert bus.drain(2.0)  # then the delayed original arrives, and b answers it too
+    assert len(got) == 2
+    ((agent, _, payload),) = events_of(run, "reply_unclaimed")
+    assert (agent, payload["reason"]) == ("a", "the request already has its reply")
+
+
 def test_reorder_holds_a_message_until_the_next_one_on_its_link(
     bus: MessageBus, start_run: StartRun
 ) -> None:
@@ -474,6 +492,26 @@ def test_wrong_handoff_with_nobody_else_never_fires(bus: MessageBus, start_run: 
 
 
 # -------------------------------------------------------------------- selection, seeds
+def test_wrong_handoff_sees_who_registers_and_leaves_between_deliveries(
+    bus: MessageBus, start_run: StartRun
+) -> None:
+    run = start_run(fault("wrong_handoff"))
+    intended, other = Inbox(), Inbox()
+    bus.register("b", intended)
+    bus.send(msg())  # nobody else to hand it to
+    assert run.firings == []
+    bus.subscribe("news", "c", other)  # a topic subscriber gets no point-to-point message
+    bus.send(msg())
+    assert run.firings == []
+    bus.register("c", other)
+    bus.send(msg())
+    assert [firing.detail["delivered_to"] for firing in run.firings] == ["c"]
+    bus.unregister("c")
+    bus.send(msg())  # nobody else again
+    assert len(run.firings) == 1
+    assert (len(intended.got), len(other.got)) == (3, 1)
+
+
 def test_faults_select_by_sender_receiver_and_type(bus: MessageBus, start_run: StartRun) -> None:
     run = start_run(
         fault("message_drop", sender="a*", receiver="b", message_type="HEARTBEAT"),

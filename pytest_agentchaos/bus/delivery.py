@@ -1,6 +1,6 @@
 """How a bus carries one message to its receiver, and the reply back.
 
-The :class:`Courier` sends each :class:`~.bus_exchange.Exchange`: it has the faults plan each
+The :class:`Courier` sends each :class:`~.exchange.Exchange`: it has the faults plan each
 attempt, the dispatcher hand it over, and with ``at_least_once`` waits ``ack_timeout`` for the
 acknowledgement (the receiver's handler returned) and redelivers up to ``max_redeliveries``
 times. On the receiving side it checks a corrupted message's contract, calls the handler, makes
@@ -76,6 +76,7 @@ class Courier:
         sink: Waiter | None = None,
         trace: list[Firing] | None = None,
         is_reply: bool = False,
+        facts: tuple[str, str, str] | None = None,
     ) -> Exchange:
         """A new exchange of ``message`` with ``receiver`` (acknowledged if at_least_once)."""
         return Exchange(
@@ -88,6 +89,7 @@ class Courier:
             waiter,
             sink,
             is_reply,
+            facts=facts,
         )
 
     # -------------------------------------------------------------------------- sending
@@ -102,7 +104,8 @@ class Courier:
 
         The wait for an acknowledgement ends early when the run is cancelled: no redelivery.
         """
-        note(run, exchange.sender, "message_sent", exchange)
+        if run is not None:
+            run.record(exchange.sender, "message_sent", None, exchange.payload())
         while True:
             attempt = self._planner.plan(run, exchange)
             yield from self.dispatcher.dispatch(attempt, launch)
@@ -145,9 +148,14 @@ class Courier:
                 continue
             message, handler = target
             try:
-                result = yield Invoke(handler, (message,))
-                if inspect.isawaitable(result):  # an async handler, called from sync code
-                    result = yield Invoke(_settle, (result,))
+                # Called here, not as an Invoke step: most handlers are sync, and a step per
+                # delivery is what a bus without faults would pay for nothing.
+                result = handler(message)
+                if result is not None and inspect.isawaitable(result):
+                    # run_async awaits it; run_sync hands it back, to be run to completion.
+                    result = yield Invoke(_itself, (result,))
+                    if inspect.isawaitable(result):
+                        result = _settle(result)
             except Exception as error:
                 self._failed(attempt, message, error)
                 continue
@@ -169,12 +177,12 @@ class Courier:
         if handler is None:
             return None
         if run is not None:
-            extra: dict[str, object] = {"attempt": exchange.attempt}
+            payload = exchange.payload(exchange.attempt)
             if copy:
-                extra["copy"] = copy
+                payload["copy"] = copy
             if attempt.receiver != exchange.receiver:
-                extra["delivered_to"] = attempt.receiver
-            note(run, attempt.receiver, "message_delivered", exchange, **extra)
+                payload["delivered_to"] = attempt.receiver
+            run.record(attempt.receiver, "message_delivered", None, payload)
         return message, handler
 
     def _handler(self, attempt: Attempt) -> Handler | None:
@@ -184,7 +192,7 @@ class Courier:
         if sink is not None and attempt.receiver == exchange.receiver:
             if sink.claim():
                 return sink.put
-            if sink.open:  # a duplicate's or a redelivery's reply: the first one was taken
+            if sink.claimed:  # a duplicate's or a redelivery's reply: the first one was taken
                 reason = "the request already has its reply"
                 note(run, attempt.receiver, "reply_unclaimed", exchange, reason=reason)
             else:
@@ -243,8 +251,14 @@ class Courier:
         exchange, run = attempt.exchange, attempt.run
         if exchange.acked is not None:  # a wrong receiver acknowledges too: the sender can't tell
             exchange.acked.set()
-        # Only the intended receiver getting the true message makes the link's faults good.
-        if run is not None and attempt.wire is None and attempt.receiver == exchange.receiver:
+        # Only the intended receiver getting the true message makes the link's faults good
+        # (and until something fired in the run, there is nothing to make good).
+        if (
+            run is not None
+            and run.firings
+            and attempt.wire is None
+            and attempt.receiver == exchange.receiver
+        ):
             run.complete(exchange.link)
             self._planner.heal(run, exchange.sender, attempt.receiver)
         if result is None:
@@ -293,3 +307,7 @@ def _settle(result: object) -> object:
 
 async def _await(awaitable: Awaitable[object]) -> object:
     return await awaitable
+
+
+def _itself(value: object) -> object:
+    return value

@@ -63,11 +63,8 @@ class Dispatcher:
     # -------------------------------------------------------------------------- dispatching
     def dispatch(self, attempt: Attempt, launch: Launch) -> Steps[None]:
         """Deliver ``attempt`` now, or schedule it (delayed), or hold it (reordered)."""
-        if attempt.lost or self._hold(attempt):
+        if attempt.lost or self._hold(attempt):  # a held attempt is let go with hold cleared
             return
-        yield from self._hand_over(attempt, launch)
-
-    def _hand_over(self, attempt: Attempt, launch: Launch) -> Steps[None]:
         if attempt.delay_s:
             self._schedule(attempt, launch)
             return
@@ -77,7 +74,7 @@ class Dispatcher:
         """Deliver ``attempt``, then what was held back on its link to arrive after it."""
         yield from self._deliver(attempt, launch)
         for held in self._take_held(attempt.exchange.link):
-            yield from self._hand_over(held, launch)
+            yield from self.dispatch(held, launch)
 
     def _hold(self, attempt: Attempt) -> bool:
         if not attempt.hold:
@@ -136,7 +133,7 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         while True:
             for attempt in self._take_held(None):
-                yield from self._hand_over(attempt, launch)
+                yield from self.dispatch(attempt, launch)
             with self._lock:
                 if not self._scheduled and not self._held:
                     return True

@@ -19,7 +19,17 @@ from pytest_agentchaos.errors import describe_error as describe
 from pytest_agentchaos.model.protocol import Message
 from pytest_agentchaos.model.records import Firing
 
-__all__ = ["Attempt", "Either", "Exchange", "Waiter", "describe", "note", "surface", "until"]
+__all__ = [
+    "Attempt",
+    "Either",
+    "Exchange",
+    "Waiter",
+    "describe",
+    "message_facts",
+    "note",
+    "surface",
+    "until",
+]
 
 
 #: How often a thread waiting for one event looks at a second one: a thread can block on one
@@ -84,6 +94,11 @@ class Waiter:
             self._claimed = True
             return True
 
+    @property
+    def claimed(self) -> bool:
+        """Whether a reply was taken for the request (it may have returned since)."""
+        return self._claimed
+
     def close(self) -> None:
         """The request stopped waiting: a reply arriving from now on is unclaimed."""
         with self._lock:
@@ -100,7 +115,7 @@ class Waiter:
         self.signal.set()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Exchange:
     """One message on its way to one receiver, across all its delivery attempts."""
 
@@ -114,26 +129,42 @@ class Exchange:
     sink: Waiter | None = None  # a reply to a request: delivered there, not to a handler
     is_reply: bool = False  # what a handler returns for a reply is not sent on: no ping-pong
     attempt: int = 0
+    # The message's id, type and sender as events name them: worked out once, and shared by
+    # the exchanges of one publish (every event of a chaos run pays for it).
+    facts: tuple[str, str, str] | None = field(default=None, repr=False)
 
     @property
     def sender(self) -> str:
         return self.message.header.sender
 
-    def payload(self, **extra: object) -> dict[str, object]:
-        header = self.message.header
+    def payload(self, attempt: int | None = None) -> dict[str, object]:
+        """What an event about this exchange says: the message's id, type, sender, receiver
+        (topic), and the ``attempt`` when given. A new dict each time, for the event's own
+        extra fields."""
+        facts = self.facts
+        if facts is None:
+            facts = self.facts = message_facts(self.message)
+        message_id, message_type, sender = facts
         data: dict[str, object] = {
-            "id": header.message_id,
-            "type": header.type.value,
-            "sender": header.sender,
+            "id": message_id,
+            "type": message_type,
+            "sender": sender,
             "receiver": self.receiver,
         }
         if self.topic is not None:
             data["topic"] = self.topic
-        data.update(extra)
+        if attempt is not None:
+            data["attempt"] = attempt
         return data
 
 
-@dataclass(eq=False)
+def message_facts(message: Message) -> tuple[str, str, str]:
+    """The id, type and sender of ``message``, as the payload of a message event names them."""
+    header = message.header
+    return header.message_id, header.type.value, header.sender
+
+
+@dataclass(eq=False, slots=True)
 class Attempt:
     """What the faults do to one delivery attempt of an exchange."""
 
@@ -165,7 +196,9 @@ def note(
 ) -> None:
     """Record a message event: the message's id, type, sender, receiver (topic) and ``extra``."""
     if run is not None:
-        run.record(agent, kind, fault_id, exchange.payload(**extra))
+        payload = exchange.payload()
+        payload.update(extra)
+        run.record(agent, kind, fault_id, payload)
 
 
 def surface(run: ChaosRun, firings: Iterable[Firing], reason: str) -> None:

@@ -114,8 +114,14 @@ class RunState:
         count = len(run.faults)
         if count != self.armed_count:  # a fault may be armed mid-test (agentchaos.inject)
             self.armed_count = count
+            # A fault at probability 0 never fires: it is left out, so that a delivery pays
+            # nothing for it (its attempt count only ever feeds its own decisions).
             self.specs = sorted(
-                ((i, s) for i, s in run.armed(MESSAGE_FAULT_KINDS) if isinstance(s, MessageFault)),
+                (
+                    (i, s)
+                    for i, s in run.armed(MESSAGE_FAULT_KINDS)
+                    if isinstance(s, MessageFault) and s.probability > 0
+                ),
                 key=lambda item: (FAULT_ORDER[item[1].kind], item[0]),
             )
             self.selected.clear()
@@ -153,6 +159,17 @@ class FaultPlanner:
         attempt = Attempt(exchange, run, exchange.receiver)
         if run is None:
             return attempt
+        state = self._state
+        # The common case, read without the lock: no fault that can fire is armed, and no
+        # partition is in force (a fault armed by another thread just now acts from the next
+        # delivery on).
+        if (
+            self._run is run
+            and not state.specs
+            and not state.partitions
+            and state.armed_count == len(run.faults)
+        ):
+            return attempt
         with self._lock:
             if self._run is not run:
                 self._run, self._state = run, RunState()
@@ -184,14 +201,17 @@ class FaultPlanner:
         self, run: ChaosRun, state: RunState, attempt: Attempt, selected: list[Selected]
     ) -> None:
         """Count this attempt for every selecting fault; let each kind act at most once."""
-        link = attempt.exchange.link
+        exchange = attempt.exchange
+        link = exchange.link
         counts, acted = state.counts, set()
         for index, spec, kind, needs_others in selected:
             key = (index, link)
             number = counts[key] = counts.get(key, 0) + 1
             if attempt.lost or kind in acted:
                 continue
-            if needs_others and not self._others(attempt):
+            if needs_others and not self._routes.has_others(
+                exchange.topic, exchange.sender, exchange.receiver
+            ):
                 continue  # nobody else to hand it to: a wrong handoff cannot act here
             if run.decide(index, link, number):
                 self._act(run, state, attempt, spec, number)

@@ -18,10 +18,14 @@ acknowledgement or a request timing out surfaces the faults that acted on that m
 successful delivery on the same link (for a partition: involving the healed agent) makes them
 good.
 
-This module is the bus's public face; its parts live beside it: ``bus_options`` (settings),
-``bus_routes`` (who receives what), ``bus_envelope`` (input read as messages), ``bus_exchange``
-(a message on its way), ``bus_faults`` (what the faults do to an attempt), ``bus_dispatch``
-(delays and reordering) and ``bus_delivery`` (attempts, acknowledgements, replies).
+Every operation is written once, as a generator of :mod:`~pytest_agentchaos.engine.steps`:
+``send`` and ``asend`` (and each other pair) only pick the driver, ``run_sync`` or
+``run_async``, and where a delayed delivery waits (a thread, or a task on the caller's loop).
+
+This module is the bus's public face; its parts live beside it: ``config.bus_options``
+(settings), ``routes`` (who receives what), ``envelope`` (input read as messages), ``exchange``
+(a message on its way), ``faults`` (what the faults do to an attempt), ``dispatch`` (delays and
+reordering) and ``delivery`` (attempts, acknowledgements, replies).
 """
 
 from __future__ import annotations
@@ -32,7 +36,15 @@ import time
 from pytest_agentchaos.bus.delivery import Courier
 from pytest_agentchaos.bus.dispatch import Launch, in_thread, on_loop
 from pytest_agentchaos.bus.envelope import RawMessage, parse_message, sender_of
-from pytest_agentchaos.bus.exchange import Exchange, Waiter, describe, note, surface, until
+from pytest_agentchaos.bus.exchange import (
+    Exchange,
+    Waiter,
+    describe,
+    message_facts,
+    note,
+    surface,
+    until,
+)
 from pytest_agentchaos.bus.faults import MESSAGE_FAULT_KINDS, FaultPlanner, garble
 from pytest_agentchaos.bus.routes import Handler, Routes
 from pytest_agentchaos.config.bus_options import (
@@ -242,10 +254,13 @@ class MessageBus:
     def _fan_out(self, run: ChaosRun | None, topic: str, message: Message) -> list[Exchange]:
         sender = message.header.sender
         receivers = [name for name in self._routes.subscribers(topic) if name != sender]
-        if not receivers and run is not None:
+        if run is None:
+            return [self._courier.exchange(message, name, topic) for name in receivers]
+        if not receivers:
             payload = {"id": message.header.message_id, "topic": topic}
             run.record(sender, "message_unrouted", None, payload)
-        return [self._courier.exchange(message, name, topic) for name in receivers]
+        facts = message_facts(message)  # once for every receiver's events
+        return [self._courier.exchange(message, name, topic, facts=facts) for name in receivers]
 
     # ---------------------------------------------------------------------- answering
     def _answer(

@@ -23,6 +23,9 @@ class Routes:
         self._lock = lock  # the bus's lock: registering never races a delivery's planning
         self._handlers: dict[str, Handler] = {}
         self._topics: dict[str, dict[str, Handler]] = {}
+        # Who could receive on each topic (None: point to point), sorted and as a set, asked
+        # on every delivery a wrong_handoff could act on: kept until the subscriptions change.
+        self._receivers: dict[str | None, tuple[tuple[str, ...], frozenset[str]]] = {}
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -43,12 +46,14 @@ class Routes:
             if name in self._handlers:
                 raise ChaosConfigError(f"agent {name!r} is already registered on this bus")
             self._handlers[name] = handler
+            self._receivers.clear()
 
     def unregister(self, name: str) -> None:
         with self._lock:
             self._handlers.pop(name, None)
             for subscribers in self._topics.values():
                 subscribers.pop(name, None)
+            self._receivers.clear()
 
     def subscribe(self, topic: str, name: str, handler: Handler) -> None:
         _check_agent(name, handler)
@@ -56,6 +61,7 @@ class Routes:
             raise ChaosConfigError(f"a topic needs a non-empty name, got {topic!r}")
         with self._lock:
             self._topics.setdefault(topic, {})[name] = handler
+            self._receivers.clear()
 
     def is_registered(self, name: str) -> bool:
         return name in self._handlers
@@ -63,11 +69,24 @@ class Routes:
     def subscribers(self, topic: str) -> list[str]:
         return list(self._topics.get(topic, {}))
 
-    def receivers(self, topic: str | None) -> list[str]:
+    def receivers(self, topic: str | None) -> tuple[str, ...]:
         """Who could receive a message sent point to point (``None``) or to ``topic``, sorted."""
-        if topic is None:
-            return sorted(self._handlers)
-        return sorted(set(self._handlers) | set(self._topics.get(topic, {})))
+        return self._receivers_of(topic)[0]
+
+    def has_others(self, topic: str | None, sender: str, receiver: str) -> bool:
+        """Whether anyone but ``sender`` and ``receiver`` could receive on ``topic``."""
+        names = self._receivers_of(topic)[1]
+        return len(names) > (sender in names) + (receiver in names)
+
+    def _receivers_of(self, topic: str | None) -> tuple[tuple[str, ...], frozenset[str]]:
+        found = self._receivers.get(topic)
+        if found is None:
+            with self._lock:
+                names = set(self._handlers)
+                if topic is not None:
+                    names.update(self._topics.get(topic, {}))
+                found = self._receivers[topic] = (tuple(sorted(names)), frozenset(names))
+        return found
 
     def handler_of(self, name: str, topic: str | None) -> Handler | None:
         """``name``'s handler for ``topic``, else its point-to-point handler."""
