@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -392,6 +393,54 @@ def test_async_stream_with_slow_first_token(chaos: RunFactory, server: LocalOpen
     assert "".join(parts) == "made up"
     assert first_after >= 0.15
     assert sorted(r.outcome for r in finished(run)) == ["silent", "tolerated"]
+
+
+# ------------------------------------------------------- cancellation and timestamps
+def ask_any(stream: bool, async_: bool, base_url: str, **client_kwargs: Any) -> str:
+    """Ask once with a sync or async client, streamed or not; returns the content."""
+
+    async def ask_async() -> str:
+        async with chaos_client(base_url, api_key=API_KEY, async_=True, **client_kwargs) as c:
+            if not stream:
+                return str(
+                    (await c.chat.completions.create(model=MODEL, messages=PROMPT))
+                    .choices[0]
+                    .message.content
+                )
+            chunks = await c.chat.completions.create(model=MODEL, messages=PROMPT, stream=True)
+            return "".join(
+                [ch.delta.content or "" async for chunk in chunks for ch in chunk.choices]
+            )
+
+    if async_:
+        return asyncio.run(ask_async())
+    with chaos_client(base_url, api_key=API_KEY, **client_kwargs) as c:
+        return stream_text(c)[0] if stream else str(ask(c).choices[0].message.content)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("async_", [False, True], ids=["sync", "async"])
+def test_an_injected_delay_ends_within_50ms_of_the_run_being_cancelled(
+    chaos: RunFactory, server: LocalOpenAIServer, async_: bool, stream: bool
+) -> None:
+    run = chaos(("delay", {"seconds": 5.0}))
+    cancelled_ns: list[int] = []
+
+    def cancel_once_the_delay_began() -> None:
+        while not events(run, "llm_request"):
+            time.sleep(0.005)
+        time.sleep(0.05)
+        cancelled_ns.append(time.monotonic_ns())
+        run.cancelled.set()
+
+    threading.Thread(target=cancel_once_the_delay_began, daemon=True).start()
+    content = ask_any(stream, async_, server.base_url, max_retries=0, timeout=30.0)
+    woke_after_s = (time.monotonic_ns() - cancelled_ns[0]) / 1e9
+
+    [(requested_ns, *_)] = [e for e in run.events if e[2] == "llm_request"]
+    assert requested_ns < cancelled_ns[0]  # the delay had begun when the run was cancelled
+    assert content == "echo: the price is 42 dollars"  # the request goes on once woken
+    assert woke_after_s < 0.05, f"the delay went on {woke_after_s * 1000:.1f} ms after cancel"
 
 
 def test_compressed_answers_are_decoded_before_faults_apply(chaos: RunFactory) -> None:
