@@ -40,6 +40,7 @@ from pytest_agentchaos.model.outcomes import FaultResult  # noqa: E402
 from pytest_agentchaos.testing.openai_server import (  # noqa: E402
     ChatReply,
     LocalOpenAIServer,
+    default_responder,
 )
 
 API_KEY = "sk-agentchaos-unit-SECRET-4c1d"
@@ -396,20 +397,29 @@ def test_async_stream_with_slow_first_token(chaos: RunFactory, server: LocalOpen
 
 
 # ------------------------------------------------------- cancellation and timestamps
+class TimedResponder:
+    """The default answers, each after ``delay_s``; records when each answer was made."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.answered_ns: list[int] = []
+
+    def __call__(self, request: dict[str, Any]) -> ChatReply:
+        time.sleep(self.delay_s)
+        self.answered_ns.append(time.monotonic_ns())
+        return default_responder(request)
+
+
 def ask_any(stream: bool, async_: bool, base_url: str, **client_kwargs: Any) -> str:
     """Ask once with a sync or async client, streamed or not; returns the content."""
 
     async def ask_async() -> str:
         async with chaos_client(base_url, api_key=API_KEY, async_=True, **client_kwargs) as c:
+            reply = await c.chat.completions.create(model=MODEL, messages=PROMPT, stream=stream)
             if not stream:
-                return str(
-                    (await c.chat.completions.create(model=MODEL, messages=PROMPT))
-                    .choices[0]
-                    .message.content
-                )
-            chunks = await c.chat.completions.create(model=MODEL, messages=PROMPT, stream=True)
+                return str(reply.choices[0].message.content)
             return "".join(
-                [ch.delta.content or "" async for chunk in chunks for ch in chunk.choices]
+                [ch.delta.content or "" async for chunk in reply for ch in chunk.choices]
             )
 
     if async_:
@@ -441,6 +451,32 @@ def test_an_injected_delay_ends_within_50ms_of_the_run_being_cancelled(
     assert requested_ns < cancelled_ns[0]  # the delay had begun when the run was cancelled
     assert content == "echo: the price is 42 dollars"  # the request goes on once woken
     assert woke_after_s < 0.05, f"the delay went on {woke_after_s * 1000:.1f} ms after cancel"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("async_", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("kind", ["token_limit", "hallucination"])
+def test_content_faults_are_stamped_when_the_answer_is_rewritten(
+    chaos: RunFactory, kind: str, async_: bool, stream: bool
+) -> None:
+    """The model takes 200 ms; a check 30 ms after the answer arrived reads an MTTD of ~30 ms."""
+    responder = TimedResponder(delay_s=0.2)
+    with LocalOpenAIServer(responder) as slow_server:
+        run = chaos((kind, {"at_call": 1}))
+        ask_any(stream, async_, slow_server.base_url, max_retries=0)
+        received_ns = time.monotonic_ns()
+        time.sleep(0.03)
+        run.detect("the test checked the answer")
+    (result,) = finished(run)
+    [answered_ns] = responder.answered_ns
+
+    # Rewritten after the model answered and before the client had the answer.
+    assert answered_ns <= result.injected_ns <= received_ns
+    assert result.detected_ns is not None
+    truth_s = (result.detected_ns - received_ns) / 1e9
+    assert result.mttd_s is not None
+    assert truth_s <= result.mttd_s <= truth_s + (received_ns - answered_ns) / 1e9
+    assert result.mttd_s < 0.1  # stamped at the request's start it would be over 0.23 s
 
 
 def test_compressed_answers_are_decoded_before_faults_apply(chaos: RunFactory) -> None:
