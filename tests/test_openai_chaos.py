@@ -683,3 +683,17 @@ def test_cassette_miss_names_the_request(tmp_path: Path) -> None:
     ):
         ask(c)
     assert not missing.exists()
+
+
+def test_cassette_miss_of_an_async_client_names_the_request() -> None:
+    async def ask_new() -> None:
+        async with chaos_client(NOWHERE, max_retries=0, async_=True) as c:
+            await c.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "new"}]
+            )
+
+    with use_cassette(COMMITTED, "none"), pytest.raises(CassetteMismatchError) as caught:
+        asyncio.run(ask_new())
+    message = str(caught.value)
+    assert message.startswith(f"cassette {COMMITTED} has no answer for POST /v1/chat/completions")
+    assert '"content":"new"' in message
