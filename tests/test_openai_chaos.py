@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ from pytest_agentchaos.model.outcomes import FaultResult  # noqa: E402
 from pytest_agentchaos.testing.openai_server import (  # noqa: E402
     ChatReply,
     LocalOpenAIServer,
+    default_responder,
 )
 
 API_KEY = "sk-agentchaos-unit-SECRET-4c1d"
@@ -394,6 +396,120 @@ def test_async_stream_with_slow_first_token(chaos: RunFactory, server: LocalOpen
     assert sorted(r.outcome for r in finished(run)) == ["silent", "tolerated"]
 
 
+# ------------------------------------------------------- cancellation and timestamps
+class TimedResponder:
+    """The default answers, each after ``delay_s``; records when each answer was made."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.answered_ns: list[int] = []
+
+    def __call__(self, request: dict[str, Any]) -> ChatReply:
+        time.sleep(self.delay_s)
+        self.answered_ns.append(time.monotonic_ns())
+        return default_responder(request)
+
+
+def ask_any(stream: bool, async_: bool, base_url: str, **client_kwargs: Any) -> str:
+    """Ask once with a sync or async client, streamed or not; returns the content."""
+
+    async def ask_async() -> str:
+        async with chaos_client(base_url, api_key=API_KEY, async_=True, **client_kwargs) as c:
+            reply = await c.chat.completions.create(model=MODEL, messages=PROMPT, stream=stream)
+            if not stream:
+                return str(reply.choices[0].message.content)
+            return "".join(
+                [ch.delta.content or "" async for chunk in reply for ch in chunk.choices]
+            )
+
+    if async_:
+        return asyncio.run(ask_async())
+    with chaos_client(base_url, api_key=API_KEY, **client_kwargs) as c:
+        return stream_text(c)[0] if stream else str(ask(c).choices[0].message.content)
+
+
+def wake_after_cancel(fault: tuple[str, dict[str, Any]], async_: bool, stream: bool) -> float:
+    """Seconds from cancelling a run to the end of the injected wait its request was in."""
+    responder = TimedResponder()
+    run = ChaosRun(run_id="run", nodeid="test", seed=7, faults=[parse_fault(*fault)])
+    activate(run)
+    cancelled_ns: list[int] = []
+
+    def cancel_once_the_wait_began() -> None:
+        while not events(run, "llm_request"):
+            time.sleep(0.005)
+        time.sleep(0.05)
+        cancelled_ns.append(time.monotonic_ns())
+        run.cancelled.set()
+
+    threading.Thread(target=cancel_once_the_wait_began, daemon=True).start()
+    with LocalOpenAIServer(responder) as server:
+        try:  # a timeout waits the client's 30 s read timeout, then raises
+            content = ask_any(stream, async_, server.base_url, max_retries=0, timeout=30.0)
+        except openai.APITimeoutError:
+            content = "timed out"
+    finished(run)
+
+    [(requested_ns, *_)] = [e for e in run.events if e[2] == "llm_request"]
+    assert requested_ns < cancelled_ns[0]  # the wait had begun when the run was cancelled
+    # The first thing that happens once the wait is over: a timeout is handed over, a delayed
+    # request reaches the server, a delayed stream (whose request went first) is read to its end.
+    if fault[0] == "api_error":
+        assert content == "timed out"
+        [(woken_ns, *_)] = [e for e in run.events if e[2] == "llm_error"]
+    else:
+        assert content == "echo: the price is 42 dollars"
+        [(woken_ns, *_)] = [e for e in run.events if e[2] == "llm_response"]
+        woken_ns = woken_ns if stream else responder.answered_ns[0]
+    return (woken_ns - cancelled_ns[0]) / 1e9
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("async_", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "fault",
+    [("delay", {"seconds": 5.0}), ("api_error", {"error": "timeout"})],
+    ids=["delay", "timeout"],
+)
+def test_an_injected_wait_ends_within_50ms_of_the_run_being_cancelled(
+    fault: tuple[str, dict[str, Any]], async_: bool, stream: bool
+) -> None:
+    # Best of three: a wait that ignores cancellation would go on for 5 or 30 s every time,
+    # while one slow wake-up of a thread on a loaded 2-core machine says nothing about the code.
+    woke_after_s = []
+    for _ in range(3):
+        woke_after_s.append(wake_after_cancel(fault, async_, stream))
+        if woke_after_s[-1] < 0.05:
+            break
+    assert min(woke_after_s) < 0.05, f"the wait went on {woke_after_s} s after cancel"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("async_", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("kind", ["token_limit", "hallucination"])
+def test_content_faults_are_stamped_when_the_answer_is_rewritten(
+    chaos: RunFactory, kind: str, async_: bool, stream: bool
+) -> None:
+    """The model takes 200 ms; a check 30 ms after the answer arrived reads an MTTD of ~30 ms."""
+    responder = TimedResponder(delay_s=0.2)
+    with LocalOpenAIServer(responder) as slow_server:
+        run = chaos((kind, {"at_call": 1}))
+        ask_any(stream, async_, slow_server.base_url, max_retries=0)
+        received_ns = time.monotonic_ns()
+        time.sleep(0.03)
+        run.detect("the test checked the answer")
+    (result,) = finished(run)
+    [answered_ns] = responder.answered_ns
+
+    # Rewritten after the model answered and before the client had the answer.
+    assert answered_ns <= result.injected_ns <= received_ns
+    assert result.detected_ns is not None
+    truth_s = (result.detected_ns - received_ns) / 1e9
+    assert result.mttd_s is not None
+    assert truth_s <= result.mttd_s <= truth_s + (received_ns - answered_ns) / 1e9
+    assert result.mttd_s < 0.1  # stamped at the request's start it would be over 0.23 s
+
+
 def test_compressed_answers_are_decoded_before_faults_apply(chaos: RunFactory) -> None:
     import gzip
 
@@ -598,3 +714,17 @@ def test_cassette_miss_names_the_request(tmp_path: Path) -> None:
     ):
         ask(c)
     assert not missing.exists()
+
+
+def test_cassette_miss_of_an_async_client_names_the_request() -> None:
+    async def ask_new() -> None:
+        async with chaos_client(NOWHERE, max_retries=0, async_=True) as c:
+            await c.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "new"}]
+            )
+
+    with use_cassette(COMMITTED, "none"), pytest.raises(CassetteMismatchError) as caught:
+        asyncio.run(ask_new())
+    message = str(caught.value)
+    assert message.startswith(f"cassette {COMMITTED} has no answer for POST /v1/chat/completions")
+    assert '"content":"new"' in message

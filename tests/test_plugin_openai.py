@@ -175,6 +175,29 @@ def test_cassette_recorded_once_replays_offline_under_chaos(
     assert _files_holding(pytester.path, API_KEY) == []
 
 
+def test_an_absolute_cassette_path_is_used_as_it_is(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("shared-cassettes") / "echo.yaml"
+    test = CASSETTE_TEST.replace(
+        "@pytest.mark.chaos_cassette\n", f"@pytest.mark.chaos_cassette({str(elsewhere)!r})\n"
+    )
+    assert str(elsewhere) in test
+    pytester.makepyfile(test_flow=COMMON + test)
+    monkeypatch.setenv("AGENTCHAOS_RECORD", "1")
+    pytester.runpytest("--chaos-record-mode=once").assert_outcomes(passed=1)
+    assert elsewhere.exists()
+    assert not (pytester.path / "cassettes").exists()
+
+    monkeypatch.delenv("AGENTCHAOS_RECORD")
+    elsewhere.rename(elsewhere.with_suffix(".recorded"))
+    pytester.runpytest().assert_outcomes(failed=1)  # replay reads that very file
+    elsewhere.with_suffix(".recorded").rename(elsewhere)
+    pytester.runpytest("--chaos").assert_outcomes(passed=1)
+
+
 def test_missing_cassette_fails_naming_the_request(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_flow=COMMON + CASSETTE_TEST)
     result = pytester.runpytest()

@@ -116,21 +116,23 @@ def _explained_misses(path: Path, record_mode: str) -> Iterator[None]:
     import wrapt
     from vcr.errors import CannotOverwriteExistingCassetteException as Miss
 
+    from pytest_agentchaos.engine.steps import Invoke, Steps, run_async, run_sync
+
     def explain(miss: Exception, request: httpx2.Request) -> CassetteMismatchError:
         reason = str(getattr(miss, "reason", "no_match"))
         return CassetteMismatchError(_mismatch_message(path, record_mode, reason, request, miss))
 
-    def sync_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    def explained(wrapped: Any, args: Any, kwargs: Any) -> Steps[Any]:
         try:
-            return wrapped(*args, **kwargs)
+            return (yield Invoke(wrapped, args, kwargs))
         except Miss as miss:
             raise explain(miss, args[0]) from None
 
+    def sync_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return run_sync(explained(wrapped, args, kwargs))
+
     async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        try:
-            return await wrapped(*args, **kwargs)
-        except Miss as miss:
-            raise explain(miss, args[0]) from None
+        return await run_async(explained(wrapped, args, kwargs))
 
     patched = [
         (httpx2.HTTPTransport, "handle_request", sync_wrapper),

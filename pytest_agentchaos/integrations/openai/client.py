@@ -20,14 +20,18 @@ finish reason and token counts; never headers, so never the API key.
 vcrpy patches the ``httpx2`` transport classes; this proxy calls its inner transport through its
 class, so faults apply on top of replayed cassette responses too.
 
-This module holds the transport and the public helpers; what each fault does to a request and
-its answer is in :mod:`.openai_faults`, and the wire format (JSON bodies, event streams) in
-:mod:`.openai_sse`.
+This module holds the transport and the public helpers. A request's control flow is written
+once, as a generator of steps run by the engine's sync or async driver, so sync and async
+clients obey the same rules (an injected wait ends when the run is cancelled, in both). What
+each fault does to a request and its answer is in :mod:`.faults`, the streams handed to the
+SDK in :mod:`.streams`, and the wire format (JSON bodies, event streams) in :mod:`.sse`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pytest_agentchaos.errors import ChaosConfigError, MissingExtraError
@@ -39,18 +43,16 @@ except ImportError:
 import wrapt
 
 from pytest_agentchaos.engine.injection import current_run
+from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_async, run_sync
 from pytest_agentchaos.integrations.openai.faults import (
     DEFAULT_RETRY_AFTER_S,
     LLM_FAULT_KINDS,
     Exchange,
     Plan,
 )
-from pytest_agentchaos.integrations.openai.sse import (
-    AsyncStream,
-    SyncStream,
-    is_event_stream,
-    is_json,
-)
+from pytest_agentchaos.integrations.openai.sse import is_event_stream, is_json
+from pytest_agentchaos.integrations.openai.streams import AsyncStream, SyncStream
 
 if TYPE_CHECKING:
     import openai
@@ -94,44 +96,37 @@ class ChaosTransport(wrapt.ObjectProxy[Any]):
         inner = self.__wrapped__
         if run is None:
             return inner.handle_request(request)  # type: ignore[no-any-return]
-        exchange = Exchange(run, self.client_name, request, request.read())
-        plan = exchange.plan()
-        if plan.wait_s:
-            run.cancelled.wait(plan.wait_s)
-        if plan.replaces_request:
-            return _replaced(exchange, plan)
-        try:
-            response: httpx2.Response = inner.handle_request(request)
-            if is_event_stream(response):
-                return exchange.streamed(response, SyncStream)
-            if not is_json(response):
-                return exchange.passed(response)
-            response.read()
-        except Exception as error:
-            exchange.failed(error)
-            raise
-        return exchange.answer(response)
+        return run_sync(self._exchange(run, request, inner.handle_request, _SYNC))
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         run = current_run()
         inner = self.__wrapped__
         if run is None:
             return await inner.handle_async_request(request)  # type: ignore[no-any-return]
-        import anyio
+        return await run_async(self._exchange(run, request, inner.handle_async_request, _ASYNC))
 
-        exchange = Exchange(run, self.client_name, request, await request.aread())
+    def _exchange(
+        self, run: ChaosRun, request: httpx2.Request, send: Callable[..., Any], io: _Io
+    ) -> Steps[httpx2.Response]:
+        """One request in a run, for either driver: plan, wait, then send or hand over a fault.
+
+        Injected waits (a delay, a timeout) end early when the run is cancelled.
+        """
+        exchange = Exchange(
+            run, self.client_name, request, (yield Invoke(io.read_request, (request,)))
+        )
         plan = exchange.plan()
         if plan.wait_s:
-            await anyio.sleep(plan.wait_s)
+            yield Wait(plan.wait_s, run.cancelled)
         if plan.replaces_request:
             return _replaced(exchange, plan)
         try:
-            response: httpx2.Response = await inner.handle_async_request(request)
+            response: httpx2.Response = yield Invoke(send, (request,))
             if is_event_stream(response):
-                return exchange.streamed(response, AsyncStream)
+                return exchange.streamed(response, io.stream)
             if not is_json(response):
                 return exchange.passed(response)
-            await response.aread()
+            yield Invoke(io.read_response, (response,))
         except Exception as error:
             exchange.failed(error)
             raise
@@ -139,6 +134,19 @@ class ChaosTransport(wrapt.ObjectProxy[Any]):
 
     def __repr__(self) -> str:
         return f"<ChaosTransport {self.client_name!r} around {self.__wrapped__!r}>"
+
+
+@dataclass(frozen=True)
+class _Io:
+    """How one driver reads bodies, and which stream it hands a streamed answer to."""
+
+    read_request: Callable[[httpx2.Request], Any]
+    read_response: Callable[[httpx2.Response], Any]
+    stream: type[SyncStream | AsyncStream]
+
+
+_SYNC = _Io(httpx2.Request.read, httpx2.Response.read, SyncStream)
+_ASYNC = _Io(httpx2.Request.aread, httpx2.Response.aread, AsyncStream)
 
 
 def _replaced(exchange: Exchange, plan: Plan) -> httpx2.Response:

@@ -1,26 +1,19 @@
 """The chat completion wire format as the chaos transport reads it: JSON bodies and event streams.
 
-Parsing (``data:`` events, one-choice chunk streams added up to a message), re-chunking a
-rewritten message into events, and the byte streams that hand a streamed answer to the SDK
-while :class:`StreamWatch` follows it, so that its end is recorded and a good one recovers.
+Parsing (``data:`` events, one-choice chunk streams added up to a message) and re-chunking a
+rewritten message into events. Pure functions of bytes and JSON: the streams that hand an answer
+to the SDK are in :mod:`.streams`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2
 
-if TYPE_CHECKING:
-    from pytest_agentchaos.integrations.openai.faults import Exchange, Plan
-
 __all__ = [
-    "AsyncStream",
-    "StreamWatch",
-    "SyncStream",
     "assemble",
     "first_choice",
     "is_event_stream",
@@ -138,139 +131,3 @@ def serialize_stream(
     if done:
         parts.append(b"data: [DONE]\n\n")
     return parts
-
-
-# ------------------------------------------------------------------ watched streams
-class StreamWatch:
-    """Follows the events of a streamed answer as they pass, to record and recover at its end."""
-
-    def __init__(self, exchange: Exchange, status: int) -> None:
-        self.exchange, self.status = exchange, status
-        self.buffer = b""
-        self.finish: Any = None
-        self.usage: Any = None
-        self.done = self.broken = self.ended = False
-
-    def feed(self, data: bytes) -> None:
-        self.buffer = (self.buffer + data).replace(b"\r\n", b"\n")
-        *events, self.buffer = self.buffer.split(b"\n\n")
-        for event in events:
-            for payload in sse_payloads(event):
-                self._see(payload)
-
-    def _see(self, payload: str) -> None:
-        if payload == "[DONE]":
-            self.done = True  # SDKs stop reading here and close the response
-            self.end()
-            return
-        chunk = loads(payload)
-        if not isinstance(chunk, dict) or "error" in chunk:
-            self.broken = True
-            return
-        choice = first_choice(chunk)
-        if choice is not None and choice.get("finish_reason"):
-            self.finish = choice["finish_reason"]
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-
-    def end(self, error: BaseException | None = None) -> None:
-        """The stream finished, or failed with ``error``."""
-        if self.ended:
-            return
-        if error is None and self.buffer.strip():  # a last event without its blank line
-            rest, self.buffer = self.buffer, b""
-            for payload in sse_payloads(rest):
-                self._see(payload)
-            if self.ended:
-                return
-        self.ended = True
-        exchange = self.exchange
-        if error is not None:
-            exchange.failed(error)
-            return
-        exchange.record_response(self.status, self.finish, self.usage, stream=True)
-        finished = (self.done or self.finish is not None) and not self.broken
-        if finished and succeeded(self.status) and not exchange.refused:
-            exchange.run.complete(exchange.client)
-
-    def closed_early(self) -> None:
-        """The response is closed: the end, unless the consumer stopped reading midway."""
-        if self.ended:
-            return
-        if self.finish is not None and not self.broken:
-            self.end()  # finished, but the stream did not say [DONE]
-            return
-        self.ended = True
-        payload = {"request": self.exchange.number, "status": self.status, "stream": True}
-        self.exchange.run.record(self.exchange.client, "llm_stream_closed", None, payload)
-
-
-def _raise_planned(exchange: Exchange, plan: Plan) -> None:
-    if plan.error is not None:
-        exchange.surface(plan)
-        raise plan.error
-
-
-class SyncStream(httpx2.SyncByteStream):
-    """The decoded body of a streamed answer, watched, and rewritten when content faults fired."""
-
-    def __init__(self, upstream: httpx2.Response, exchange: Exchange, rewrite: bool) -> None:
-        self.upstream, self.exchange, self.rewrite = upstream, exchange, rewrite
-        self.watch = StreamWatch(exchange, upstream.status_code)
-
-    def __iter__(self) -> Iterator[bytes]:
-        exchange = self.exchange
-        try:
-            if exchange.delays:
-                plan = exchange.first_chunk_plan()
-                exchange.run.cancelled.wait(plan.wait_s)
-                _raise_planned(exchange, plan)
-            parts: Iterable[bytes] = self.upstream.iter_bytes()
-            if self.rewrite:
-                parts = exchange.rewrite(b"".join(parts))
-            for part in parts:
-                self.watch.feed(part)
-                yield part
-        except Exception as error:
-            self.watch.end(error)
-            raise
-        self.watch.end()
-
-    def close(self) -> None:
-        self.watch.closed_early()
-        self.upstream.close()
-
-
-class AsyncStream(httpx2.AsyncByteStream):
-    """The async twin of :class:`SyncStream`."""
-
-    def __init__(self, upstream: httpx2.Response, exchange: Exchange, rewrite: bool) -> None:
-        self.upstream, self.exchange, self.rewrite = upstream, exchange, rewrite
-        self.watch = StreamWatch(exchange, upstream.status_code)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        import anyio
-
-        exchange = self.exchange
-        try:
-            if exchange.delays:
-                plan = exchange.first_chunk_plan()
-                await anyio.sleep(plan.wait_s)
-                _raise_planned(exchange, plan)
-            if self.rewrite:
-                raw = b"".join([part async for part in self.upstream.aiter_bytes()])
-                for part in exchange.rewrite(raw):
-                    self.watch.feed(part)
-                    yield part
-            else:
-                async for part in self.upstream.aiter_bytes():
-                    self.watch.feed(part)
-                    yield part
-        except Exception as error:
-            self.watch.end(error)
-            raise
-        self.watch.end()
-
-    async def aclose(self) -> None:
-        self.watch.closed_early()
-        await self.upstream.aclose()
