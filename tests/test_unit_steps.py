@@ -97,3 +97,38 @@ def test_cancelled_error_is_thrown_into_the_generator() -> None:
 
     asyncio.run(main())
     assert seen == ["cancelled"]
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_a_signal_wakes_its_waiter_at_once(driver: str) -> None:
+    """A Signal is seen when it is set, not at the next poll: it feeds measured times."""
+    from pytest_agentchaos.engine.steps import ASYNC_WAKE_S, Signal
+
+    lags: list[float] = []
+    for _ in range(20):
+        signal = Signal()
+        set_at: list[float] = []
+
+        def fire(signal: Signal = signal, set_at: list[float] = set_at) -> None:
+            set_at.append(time.perf_counter())
+            signal.set()
+
+        threading.Timer(0.005, fire).start()
+        steps = _long_wait(signal)
+        woke = run_sync(steps) if driver == "sync" else asyncio.run(run_async(steps))
+        assert woke is True
+        lags.append(time.perf_counter() - set_at[0])
+    lags.sort()
+    assert lags[len(lags) // 2] < ASYNC_WAKE_S / 2, lags
+
+
+def test_any_of_wakes_on_either_source_and_detaches_from_both() -> None:
+    from pytest_agentchaos.engine.steps import AnyOf, Signal
+
+    reply, cancelled = Signal(), Signal()
+    both = AnyOf(reply, cancelled)
+    threading.Timer(0.01, cancelled.set).start()
+    assert asyncio.run(run_async(_long_wait(both))) is True
+    assert reply._listeners == {}
+    assert cancelled._listeners == {}
+    assert not reply.is_set()

@@ -21,21 +21,88 @@ rules, cancellation included::
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import inspect
+import itertools
 import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["ASYNC_WAKE_S", "Invoke", "Step", "Steps", "Wait", "run_async", "run_sync"]
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = [
+    "ASYNC_WAKE_S",
+    "AnyOf",
+    "Invoke",
+    "Signal",
+    "Step",
+    "Steps",
+    "Wait",
+    "run_async",
+    "run_sync",
+]
 
 T = TypeVar("T")
 
-#: How often an async wait looks at its cancel event: a threading.Event cannot wake an event
-#: loop by itself, and a cancelled run must wake its async waits within 50 ms.
+#: How often an async wait looks at a plain ``threading.Event``, which cannot wake an event loop
+#: by itself. A :class:`Signal` wakes async waiters at once: every wait of the engine, the bus
+#: and the OpenAI transport uses one, so a reply or a cancellation is seen when it happens (a
+#: poll would add up to this much to every measured time).
 ASYNC_WAKE_S = 0.01
+
+
+class Signal(threading.Event):
+    """A ``threading.Event`` that also tells listeners when it is set.
+
+    Threads wait on it as on any event; :func:`run_async` registers a listener that wakes its
+    event loop through ``call_soon_threadsafe``, so async waiters wake at once, not at a poll.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._listeners: dict[int, Callable[[], None]] = {}
+        self._keys = itertools.count()
+        self._guard = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._guard:
+            listeners = list(self._listeners.values())
+        for notify in listeners:
+            notify()
+
+    def listen(self, notify: Callable[[], None]) -> Callable[[], None]:
+        """Call ``notify`` when this is set (at once if it is); returns what stops listening."""
+        key = next(self._keys)
+        with self._guard:
+            self._listeners[key] = notify
+        if self.is_set():
+            notify()
+
+        def stop() -> None:
+            with self._guard:
+                self._listeners.pop(key, None)
+
+        return stop
+
+
+class AnyOf(Signal):
+    """Set as soon as any of ``signals`` is: one wait step that two things can end (a reply and
+    the run's cancellation). It listens to its sources until :meth:`detach`, which the drivers
+    call when the wait ends, so a long-lived source (the run) does not collect listeners.
+    """
+
+    def __init__(self, *signals: Signal) -> None:
+        super().__init__()
+        self._stops = [signal.listen(self.set) for signal in signals]
+
+    def detach(self) -> None:
+        for stop in self._stops:
+            stop()
+        self._stops = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +173,61 @@ def _wait_sync(step: Wait) -> bool:
     if step.cancel is None:
         time.sleep(step.seconds)
         return False
-    return step.cancel.wait(step.seconds)
+    try:
+        return step.cancel.wait(step.seconds)
+    finally:
+        if isinstance(step.cancel, AnyOf):
+            step.cancel.detach()
 
 
 async def _wait_async(step: Wait) -> bool:
-    if step.cancel is None:
+    import asyncio  # here, not at the top: the plugin must not load asyncio at start-up
+
+    cancel = step.cancel
+    if cancel is None:
         await asyncio.sleep(step.seconds)
         return False
-    deadline = time.monotonic() + step.seconds
-    while not step.cancel.is_set():
+    try:
+        if isinstance(cancel, Signal):
+            return await _wait_for_signal(cancel, step.seconds)
+        return await _poll(cancel, step.seconds)
+    finally:
+        if isinstance(cancel, AnyOf):
+            cancel.detach()
+
+
+async def _wait_for_signal(signal: Signal, seconds: float) -> bool:
+    import asyncio
+
+    if signal.is_set():
+        return True
+    loop = asyncio.get_running_loop()
+    woke: asyncio.Future[bool] = loop.create_future()
+
+    def notify() -> None:  # runs on the thread that set the signal
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, woke)
+
+    stop = signal.listen(notify)
+    try:
+        await asyncio.wait_for(woke, seconds)
+        return True
+    except TimeoutError:
+        return signal.is_set()
+    finally:
+        stop()
+
+
+def _resolve(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(True)
+
+
+async def _poll(event: threading.Event, seconds: float) -> bool:
+    import asyncio
+
+    deadline = time.monotonic() + seconds
+    while not event.is_set():
         left = deadline - time.monotonic()
         if left <= 0:
             return False
