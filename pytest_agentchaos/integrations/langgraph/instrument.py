@@ -19,6 +19,7 @@ from typing import Any
 from pytest_agentchaos.engine.injection import agent, current_run
 from pytest_agentchaos.errors import ChaosConfigError
 from pytest_agentchaos.integrations.langgraph import graph_faults, probes
+from pytest_agentchaos.integrations.langgraph.context import FAILED_AT
 from pytest_agentchaos.integrations.langgraph.keys import node_key
 from pytest_agentchaos.integrations.langgraph.registry import GraphInfo, register
 
@@ -26,8 +27,6 @@ __all__ = ["instrument", "is_instrumented"]
 
 #: Set on every function this module put in a graph, so instrumenting twice changes nothing.
 MARK = "__agentchaos_node__"
-#: Set on an exception raised by an instrumented node or router: which one raised it.
-FAILED_AT = "__agentchaos_failed_at__"
 
 
 def _graph_types() -> tuple[Any, Any]:

@@ -9,16 +9,15 @@ handled here; otherwise a failure passes through untouched.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pytest_agentchaos.engine.injection import current_run
 from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.errors import RecoveryFailed
+from pytest_agentchaos.integrations.langgraph.context import FAILED_AT, inside, passing_through
 from pytest_agentchaos.integrations.langgraph.registry import GraphInfo
 from pytest_agentchaos.integrations.langgraph.resume import (
     Resumed,
@@ -29,25 +28,12 @@ from pytest_agentchaos.integrations.langgraph.resume import (
     recover_and_resume,
 )
 
-__all__ = ["RESUME_KEY", "GraphFailure", "passing_through", "patch_invocations"]
+__all__ = ["RESUME_KEY", "GraphFailure", "patch_invocations"]
 
 #: The key of ``Failure.kwargs`` that marks a failed graph invocation. The ``checkpoint``
 #: strategy reads the same string (strategies may not import integrations).
 RESUME_KEY = "agentchaos_resume"
 STRATEGY = "checkpoint"
-
-#: Set while an instrumented graph call is running in this context: inner calls (``invoke``
-#: calls ``stream``; a subgraph; a resume) pass straight through.
-_inside: ContextVar[bool] = ContextVar("agentchaos_graph_call", default=False)
-
-
-@contextlib.contextmanager
-def passing_through() -> Iterator[None]:
-    token = _inside.set(True)
-    try:
-        yield
-    finally:
-        _inside.reset(token)
 
 
 @dataclass(frozen=True)
@@ -72,7 +58,7 @@ def _config_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 def _handled(info: GraphInfo) -> ChaosRun | None:
     """The run whose strategies should see this call's failure, if any."""
-    if _inside.get():
+    if inside.get():
         return None
     run = current_run()
     if run is None or STRATEGY not in run.settings.strategies:
@@ -92,8 +78,6 @@ def _failure(
     is_async: bool,
     again: Callable[[], Any],
 ) -> GraphFailure:
-    from pytest_agentchaos.integrations.langgraph.instrument import FAILED_AT
-
     thread = ((config or {}).get("configurable") or {}).get("thread_id")
     has_saver = graph.checkpointer not in (None, False) and thread is not None
     resume = {
@@ -143,7 +127,7 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
         run = _handled(info)
         if run is None:
             return await ainvoke(*args, **kwargs)
-        token = _inside.set(True)
+        token = inside.set(True)
         try:
             return await ainvoke(*args, **kwargs)
         except Exception as error:
@@ -155,7 +139,7 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
                 raise
             return recovery.value.state
         finally:
-            _inside.reset(token)
+            inside.reset(token)
 
     @functools.wraps(stream)
     def stream_recovering(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -192,7 +176,7 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
             return
         chunks = astream(*args, **kwargs).__aiter__()
         while True:
-            token = _inside.set(True)
+            token = inside.set(True)
             try:
                 chunk = await chunks.__anext__()
             except StopAsyncIteration:
@@ -210,7 +194,7 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
                     yield resumed
                 return
             finally:
-                _inside.reset(token)
+                inside.reset(token)
             yield chunk
 
     graph.invoke, graph.ainvoke = invoke_recovering, ainvoke_recovering
@@ -258,11 +242,11 @@ def _restream(stream: Callable[..., Any], graph: Any, args: Any, kwargs: Any) ->
 
 async def _arestream(astream: Callable[..., Any], graph: Any, args: Any, kwargs: Any) -> list[Any]:
     config = _config_of(args, kwargs)
-    token = _inside.set(True)
+    token = inside.set(True)
     try:
         if not await aprepare_resume(graph, config, await graph.aget_state(config)):
             raise _nothing_saved(graph, config)
         resumed_args, resumed_kwargs = _resumed_call(args, kwargs)
         return [chunk async for chunk in astream(*resumed_args, **resumed_kwargs)]
     finally:
-        _inside.reset(token)
+        inside.reset(token)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_agentchaos.engine.injection import current_run
 from pytest_agentchaos.errors import RecoveryFailed
+from pytest_agentchaos.integrations.langgraph.context import passing_through
 
 #: LangGraph's channel for a task's error (langgraph._internal._constants.ERROR).
 ERROR = "__error__"
@@ -135,8 +136,6 @@ def recover_and_resume(graph: Any, config: Any, *, durability: str | None = None
     Returns the final state and the nodes resumed (empty when there was nothing to resume;
     then nothing runs, and a thread with no checkpoint at all has ``state`` ``None``).
     """
-    from pytest_agentchaos.integrations.langgraph.invoke import passing_through
-
     resumed = prepare_resume(graph, config, graph.get_state(config))
     if resumed:
         with passing_through():
@@ -146,8 +145,6 @@ def recover_and_resume(graph: Any, config: Any, *, durability: str | None = None
 
 async def arecover_and_resume(graph: Any, config: Any, *, durability: str | None = None) -> Resumed:
     """:func:`recover_and_resume` for graphs run with ``ainvoke``/``astream``."""
-    from pytest_agentchaos.integrations.langgraph.invoke import passing_through
-
     resumed = await aprepare_resume(graph, config, await graph.aget_state(config))
     if resumed:
         with passing_through():
