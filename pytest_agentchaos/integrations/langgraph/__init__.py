@@ -11,6 +11,7 @@ process. Importing this package loads no langgraph: each function imports it on 
 from __future__ import annotations
 
 from pytest_agentchaos.integrations.langgraph.instrument import instrument, is_instrumented
+from pytest_agentchaos.integrations.langgraph.parity import assert_parity, first_difference
 from pytest_agentchaos.integrations.langgraph.resume import (
     Resumed,
     arecover_and_resume,
@@ -20,6 +21,8 @@ from pytest_agentchaos.integrations.langgraph.resume import (
 __all__ = [
     "Resumed",
     "arecover_and_resume",
+    "assert_parity",
+    "first_difference",
     "instrument",
     "is_instrumented",
     "recover_and_resume",

@@ -56,12 +56,23 @@ def _config_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[1] if len(args) > 1 else kwargs.get("config")
 
 
+def _announce(run: ChaosRun, info: GraphInfo) -> None:
+    """Name the graph's agents in the run once, so a marker that selects none can say so."""
+    if info.announced_to is not run:
+        info.announced_to = run
+        payload = {"graph": info.name, "agents": info.agents()}
+        run.record(info.name, "graph_instrumented", None, payload)
+
+
 def _handled(info: GraphInfo) -> ChaosRun | None:
     """The run whose strategies should see this call's failure, if any."""
     if inside.get():
         return None
     run = current_run()
-    if run is None or STRATEGY not in run.settings.strategies:
+    if run is None:
+        return None
+    _announce(run, info)
+    if STRATEGY not in run.settings.strategies:
         return None
     if not run.strategies.apply():
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["GraphInfo", "graph_nodes", "register"]
 
@@ -15,6 +16,7 @@ class GraphInfo:
     nodes: list[str] = field(default_factory=list)
     routers: list[str] = field(default_factory=list)
     side_effects: set[str] = field(default_factory=set)
+    announced_to: Any = field(default=None, repr=False)  # the last run told about this graph
 
     def agents(self) -> list[str]:
         return [*self.nodes, *self.routers]
