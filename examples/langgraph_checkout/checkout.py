@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import sqlite3
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -29,13 +30,21 @@ class Checkout(TypedDict, total=False):
 
 
 class Gateway:
-    """The payment provider: every charge it takes is money taken from a customer."""
+    """The payment provider: every charge it takes is money taken from a customer.
 
-    def __init__(self) -> None:
+    With a ``ledger`` file it also writes each charge there, as the provider's own records
+    would outlive a killed process.
+    """
+
+    def __init__(self, ledger: Path | None = None) -> None:
         self.charges: list[tuple[str, float]] = []
+        self.ledger = ledger
 
     def charge(self, order_id: str, amount: float) -> str:
         self.charges.append((order_id, amount))
+        if self.ledger is not None:
+            with self.ledger.open("a") as records:
+                records.write(f"{order_id} {amount}\n")
         return f"ch_{order_id}"
 
 
@@ -96,11 +105,24 @@ def build() -> StateGraph[Any]:
 ORDER: Checkout = {"order_id": "A1", "items": [{"sku": "mug", "qty": 2}, {"sku": "tee", "qty": 1}]}
 
 
-def make_graph(db_path: str) -> Any:
-    """The checkout on a SQLite checkpointer at ``db_path``, instrumented: for a kill sweep."""
+def make_graph(db_path: str, side_effects: tuple[str, ...] = ("charge_card",)) -> Any:
+    """The checkout on a SQLite checkpointer at ``db_path``, instrumented: for a kill sweep.
+
+    The gateway records its charges beside the database, so they can be counted afterwards.
+    """
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     from pytest_agentchaos.integrations.langgraph import instrument
 
+    GATEWAY.ledger = charges_file(db_path)
     saver = SqliteSaver(sqlite3.connect(db_path, check_same_thread=False))
-    return instrument(build().compile(checkpointer=saver), side_effects=["charge_card"])
+    return instrument(build().compile(checkpointer=saver), side_effects=side_effects)
+
+
+def make_unprotected_graph(db_path: str) -> Any:
+    """The same checkout with the charge *not* declared a side effect (LangGraph alone)."""
+    return make_graph(db_path, side_effects=())
+
+
+def charges_file(db_path: str | Path) -> Path:
+    return Path(db_path).with_suffix(".charges")

@@ -17,9 +17,19 @@ from pytest_agentchaos.integrations.langgraph.resume import (
     arecover_and_resume,
     recover_and_resume,
 )
+from pytest_agentchaos.integrations.langgraph.sweep import (
+    SweepPoint,
+    SweepResult,
+    assert_durable,
+    crash_sweep,
+)
 
 __all__ = [
     "Resumed",
+    "SweepPoint",
+    "SweepResult",
+    "assert_durable",
+    "crash_sweep",
     "arecover_and_resume",
     "assert_parity",
     "first_difference",
