@@ -153,8 +153,9 @@ def test_a_child_that_dies_before_the_kill_point_is_an_error_never_durable(
     )
     (point,) = result.points
 
-    assert point.verdict == "not reached"
+    assert point.verdict == "error"
     assert not point.durable
+    assert not result.durable("sync")
     assert point.error is not None
     assert "died before the kill point: ValueError: broken before the kill point" in point.error
 
