@@ -248,10 +248,12 @@ def _point(children: _Children, job: Job, reference: dict[str, Any]) -> SweepPoi
         mode,
     )
     code, written, problem = children.run(resume)
+    ledger = read_ledger(job.ledger)
+    _record_children(job, ledger)
     if problem or written is None or "error" in written or code != 0:
         detail = problem or (written or {}).get("error") or f"exit code {code}"
         return point(error=f"resume failed: {detail}")
-    return _judge(point, read_ledger(job.ledger), written, reference)
+    return _judge(point, ledger, written, reference)
 
 
 def _judge(
@@ -272,6 +274,17 @@ def _judge(
         ran_twice=twice,
         duplicated_effects=duplicated,
     )
+
+
+def _record_children(job: Job, ledger: list[dict[str, Any]]) -> None:
+    """The children's own events (each node run, effect, replay, the kill) into the run."""
+    run = current_run()
+    if run is None:
+        return
+    where = {"durability": job.durability, "kill_node": job.kill_node, "kill_when": job.kill_when}
+    for event in ledger:
+        payload = {**where, "pid": event["pid"], "key": event["key"]}
+        run.record(event["node"], f"sweep_{event['event']}", None, payload)
 
 
 def _record(result: SweepResult) -> None:
