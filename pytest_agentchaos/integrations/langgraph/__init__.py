@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pytest_agentchaos.integrations.langgraph.instrument import instrument, is_instrumented
 from pytest_agentchaos.integrations.langgraph.parity import assert_parity, first_difference
+from pytest_agentchaos.integrations.langgraph.registry import GraphInfo, graph_info
 from pytest_agentchaos.integrations.langgraph.resume import (
     Resumed,
     arecover_and_resume,
@@ -25,6 +26,7 @@ from pytest_agentchaos.integrations.langgraph.sweep import (
 )
 
 __all__ = [
+    "GraphInfo",
     "Resumed",
     "SweepPoint",
     "SweepResult",
@@ -33,6 +35,7 @@ __all__ = [
     "arecover_and_resume",
     "assert_parity",
     "first_difference",
+    "graph_info",
     "instrument",
     "is_instrumented",
     "recover_and_resume",

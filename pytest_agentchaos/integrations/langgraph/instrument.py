@@ -21,7 +21,7 @@ from pytest_agentchaos.errors import ChaosConfigError
 from pytest_agentchaos.integrations.langgraph import graph_faults, probes
 from pytest_agentchaos.integrations.langgraph.context import FAILED_AT
 from pytest_agentchaos.integrations.langgraph.keys import node_key
-from pytest_agentchaos.integrations.langgraph.registry import GraphInfo, register
+from pytest_agentchaos.integrations.langgraph.registry import INFO, GraphInfo
 
 __all__ = ["instrument", "is_instrumented"]
 
@@ -57,14 +57,14 @@ def instrument(graph: Any, *, side_effects: Iterable[str] = (), name: str | None
         )
     wanted = frozenset(side_effects)
     info = GraphInfo(name or getattr(compiled, "name", None) or "LangGraph")
-    _instrument_builder(builder, "", wanted, info)
-    unknown = sorted(wanted - set(info.nodes))
+    unknown = sorted(wanted - set(_node_names(builder, "")))
     if unknown:
         raise ChaosConfigError(
             f"instrument(side_effects=...) names {', '.join(map(repr, unknown))}, not a node "
-            f"of the graph; its nodes: {', '.join(info.nodes) or '(none)'}"
+            f"of the graph; its nodes: {', '.join(_node_names(builder, '')) or '(none)'}"
         )
-    register(info)
+    _instrument_builder(builder, "", wanted, info)
+    setattr(builder, INFO, getattr(builder, INFO, None) or info)
     if compiled is not None:
         from pytest_agentchaos.integrations.langgraph.invoke import patch_invocations
 
@@ -104,6 +104,18 @@ def _patch_compile(builder: Any, info: GraphInfo) -> None:
     builder.compile = compile_instrumented
 
 
+def _node_names(builder: Any, prefix: str) -> list[str]:
+    """The agent names of a graph's nodes, a subgraph's as ``parent/child``."""
+    _, compiled_graph = _graph_types()
+    names: list[str] = []
+    for node, spec in builder.nodes.items():
+        if isinstance(spec.runnable, compiled_graph):
+            names.extend(_node_names(spec.runnable.builder, f"{prefix}{node}/"))
+        else:
+            names.append(prefix + node)
+    return names
+
+
 def _instrument_builder(
     builder: Any, prefix: str, side_effects: frozenset[str], info: GraphInfo
 ) -> None:
@@ -113,9 +125,9 @@ def _instrument_builder(
         agent_name = prefix + node
         runnable = spec.runnable
         if isinstance(runnable, compiled_graph):  # a subgraph added as a node
-            _instrument_builder(runnable.builder, agent_name + "/", frozenset(), info)
+            _instrument_builder(runnable.builder, agent_name + "/", side_effects, info)
             continue
-        effect = node in side_effects and not prefix
+        effect = agent_name in side_effects
         goto = tuple(spec.ends) if spec.ends else everywhere  # where its Command may go
         handles = _handled_by(node, spec, prefix)
         if _patch_runnable(runnable, Role(agent_name, effect, goto, router=False, handles=handles)):

@@ -18,7 +18,7 @@ from pytest_agentchaos.engine.injection import current_run
 from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.errors import RecoveryFailed
 from pytest_agentchaos.integrations.langgraph.context import FAILED_AT, inside, passing_through
-from pytest_agentchaos.integrations.langgraph.registry import GraphInfo
+from pytest_agentchaos.integrations.langgraph.registry import INFO, GraphInfo, graph_info
 from pytest_agentchaos.integrations.langgraph.resume import (
     Resumed,
     aprepare_resume,
@@ -111,9 +111,9 @@ def _failure(
 
 def patch_invocations(graph: Any, info: GraphInfo) -> None:
     """Route failures of this compiled graph's calls to the strategies (once per graph)."""
-    if getattr(graph, "__agentchaos_info__", None) is not None:
+    if graph_info(graph) is not None:
         return
-    graph.__agentchaos_info__ = info
+    setattr(graph, INFO, info)
     invoke, ainvoke, stream, astream = graph.invoke, graph.ainvoke, graph.stream, graph.astream
 
     @functools.wraps(invoke)

@@ -1,11 +1,14 @@
-"""What ``instrument()`` learned about each graph: its name, nodes, routers, side effects."""
+"""What ``instrument()`` learned about a graph: its name, nodes, routers, side effects."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GraphInfo", "graph_nodes", "register"]
+__all__ = ["INFO", "GraphInfo", "graph_info"]
+
+#: The attribute of an instrumented graph (compiled, or a StateGraph) holding its GraphInfo.
+INFO = "__agentchaos_info__"
 
 
 @dataclass
@@ -22,13 +25,7 @@ class GraphInfo:
         return [*self.nodes, *self.routers]
 
 
-_GRAPHS: dict[int, GraphInfo] = {}
-
-
-def register(info: GraphInfo) -> None:
-    _GRAPHS[id(info)] = info
-
-
-def graph_nodes() -> dict[str, list[str]]:
-    """Every instrumented graph's name and agent names (for "never fired" warnings)."""
-    return {info.name: info.agents() for info in _GRAPHS.values()}
+def graph_info(graph: Any) -> GraphInfo | None:
+    """What ``instrument()`` recorded about ``graph`` (``None`` if it was not instrumented)."""
+    info = getattr(graph, INFO, None)
+    return info if isinstance(info, GraphInfo) else None

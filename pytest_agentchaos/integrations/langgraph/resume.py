@@ -17,6 +17,7 @@ from typing import Any
 from pytest_agentchaos.engine.injection import current_run
 from pytest_agentchaos.errors import RecoveryFailed
 from pytest_agentchaos.integrations.langgraph.context import passing_through
+from pytest_agentchaos.integrations.langgraph.registry import graph_info
 
 #: LangGraph's channel for a task's error (langgraph._internal._constants.ERROR).
 ERROR = "__error__"
@@ -40,8 +41,8 @@ class Resumed:
 
 
 def graph_name(graph: Any) -> str:
-    info = getattr(graph, "__agentchaos_info__", None)
-    return str(getattr(info, "name", None) or getattr(graph, "name", None) or "LangGraph")
+    info = graph_info(graph)
+    return info.name if info is not None else str(getattr(graph, "name", None) or "LangGraph")
 
 
 def _lost_routes(snapshot: Any) -> list[Any]:

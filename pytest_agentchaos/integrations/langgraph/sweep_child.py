@@ -13,6 +13,7 @@ from typing import Any
 from pytest_agentchaos.engine.injection import activate
 from pytest_agentchaos.integrations.langgraph import probes
 from pytest_agentchaos.integrations.langgraph.instrument import instrument, is_instrumented
+from pytest_agentchaos.integrations.langgraph.registry import graph_info
 from pytest_agentchaos.integrations.langgraph.resume import recover_and_resume
 
 __all__ = ["Job", "run_job"]
@@ -46,7 +47,8 @@ def _do(job: Job) -> dict[str, Any]:
         done = recover_and_resume(graph, job.config, durability=job.durability)
         return {"state": done.state, "resumed": done.resumed}
     state = graph.invoke(job.input, job.config, **options)
-    info = graph.__agentchaos_info__
+    info = graph_info(graph)
+    assert info is not None  # instrumented above
     return {"state": state, "nodes": list(info.nodes), "side_effects": sorted(info.side_effects)}
 
 
