@@ -124,8 +124,8 @@ def test_without_the_checkpoint_strategy_the_failure_passes_through() -> None:
     assert run.finish()[0].outcome is Outcome.UNRECOVERED
 
 
-def test_a_routers_crash_is_silently_skipped_by_a_plain_resume_on_the_pinned_langgraph() -> None:
-    """LangGraph #8834, reproduced: what recover_and_resume exists to fix."""
+def _failed_at_the_router() -> Any:
+    """A plain (uninstrumented) checkout whose router raised once, on thread t1."""
     builder = checkout.build()
     graph = builder.compile(checkpointer=InMemorySaver())
     raised = {"once": True}
@@ -138,6 +138,12 @@ def test_a_routers_crash_is_silently_skipped_by_a_plain_resume_on_the_pinned_lan
     builder.branches["review"]["decide"].path.func = flaky_decide
     with pytest.raises(ConnectionResetError):
         graph.invoke(checkout.ORDER, thread())
+    return graph
+
+
+def test_a_routers_crash_is_silently_skipped_by_a_plain_resume_on_the_pinned_langgraph() -> None:
+    """LangGraph #8834, reproduced: what recover_and_resume exists to fix."""
+    graph = _failed_at_the_router()
     assert graph.get_state(thread()).next == ()  # nothing looks left to do
 
     silently = graph.invoke(None, thread())
@@ -147,18 +153,7 @@ def test_a_routers_crash_is_silently_skipped_by_a_plain_resume_on_the_pinned_lan
 
 
 def test_recover_and_resume_restores_a_routers_lost_route_without_rerunning_the_node() -> None:
-    builder = checkout.build()
-    graph = builder.compile(checkpointer=InMemorySaver())
-    raised = {"once": True}
-
-    def flaky_decide(state: Any) -> str:
-        if raised.pop("once", False):
-            raise ConnectionResetError("router lost its connection")
-        return str(checkout.decide(state))
-
-    builder.branches["review"]["decide"].path.func = flaky_decide
-    with pytest.raises(ConnectionResetError):
-        graph.invoke(checkout.ORDER, thread())
+    graph = _failed_at_the_router()
 
     done = recover_and_resume(graph, thread())
 

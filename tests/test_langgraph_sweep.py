@@ -127,17 +127,32 @@ def _fails_first(state: Steps) -> Steps:
     raise ValueError("broken before the kill point")
 
 
-def make_broken_graph(db_path: str) -> Any:
-    """``first`` raises on every run that is not the reference (it reads a marker file)."""
-    marker = Path(db_path).parent.name != "reference"
+def _sleeps(state: Steps) -> Steps:
+    import time
+
+    time.sleep(30)
+    return {"log": ["slept"]}
+
+
+def _two_steps(db_path: str, first: Any) -> Any:
+    """``first`` then ``second``; ``first`` is the given function except in the reference run."""
+    in_reference = Path(db_path).parent.name == "reference"
     graph = StateGraph(Steps)
-    graph.add_node("first", _fails_first if marker else (lambda s: {"log": ["first"]}))
+    graph.add_node("first", (lambda s: {"log": ["first"]}) if in_reference else first)
     graph.add_node("second", lambda s: {"log": ["second"]})
     graph.add_edge(START, "first")
     graph.add_edge("first", "second")
     graph.add_edge("second", END)
     saver = SqliteSaver(sqlite3.connect(db_path, check_same_thread=False))
     return instrument(graph.compile(checkpointer=saver))
+
+
+def make_broken_graph(db_path: str) -> Any:
+    return _two_steps(db_path, _fails_first)
+
+
+def make_hanging_graph(db_path: str) -> Any:
+    return _two_steps(db_path, _sleeps)
 
 
 def test_a_child_that_dies_before_the_kill_point_is_an_error_never_durable(
@@ -181,26 +196,6 @@ def test_the_table_has_a_row_per_point(sync_sweep: SweepResult) -> None:
     assert len(lines) == 2 + len(sync_sweep.points)
     assert "sync" in lines[2]
     assert "durable" in lines[2]
-
-
-def _sleeps(state: Steps) -> Steps:
-    import time
-
-    time.sleep(30)
-    return {"log": ["slept"]}
-
-
-def make_hanging_graph(db_path: str) -> Any:
-    """``first`` hangs on every run that is not the reference."""
-    hangs = Path(db_path).parent.name != "reference"
-    graph = StateGraph(Steps)
-    graph.add_node("first", _sleeps if hangs else (lambda s: {"log": ["first"]}))
-    graph.add_node("second", lambda s: {"log": ["second"]})
-    graph.add_edge(START, "first")
-    graph.add_edge("first", "second")
-    graph.add_edge("second", END)
-    saver = SqliteSaver(sqlite3.connect(db_path, check_same_thread=False))
-    return instrument(graph.compile(checkpointer=saver))
 
 
 def test_a_child_that_times_out_is_an_error(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import json
 
 from pydantic import BaseModel, ConfigDict
 
+# Only the table's shape: this module loads no langgraph.
+from pytest_agentchaos.integrations.langgraph.sweep import TABLE_HEADERS, table_row
 from pytest_agentchaos.store.sqlite import EventStore, events_of_kind
 
 __all__ = ["SweepRow", "build_sweep", "render_sweep"]
@@ -44,23 +46,10 @@ def render_sweep(rows: list[SweepRow]) -> list[str]:
         return []
     from tabulate import tabulate
 
-    table = [
-        [
-            r.durability,
-            r.node,
-            r.when,
-            r.verdict,
-            ", ".join(r.resumed) or "-",
-            "yes" if r.final_equal else "no",
-            ", ".join(r.ran_twice) or "-",
-            r.duplicated_effects,
-        ]
-        for r in rows
-    ]
-    headers = ["durability", "node", "kill", "verdict", "resumed", "final equal", "ran twice"]
+    table = [table_row(r) for r in rows]
     durable = sum(r.durable for r in rows)
     return [
         "kill sweep (SIGKILL, resumed from the checkpointer in a fresh process):",
-        tabulate(table, [*headers, "dup. effects"], tablefmt="simple"),
+        tabulate(table, TABLE_HEADERS, tablefmt="simple"),
         f"{durable} of {len(rows)} kill points durable",
     ]

@@ -27,7 +27,14 @@ from pytest_agentchaos.errors import ChaosConfigError
 from pytest_agentchaos.integrations.langgraph.probes import read_ledger
 from pytest_agentchaos.integrations.langgraph.sweep_child import Job, run_job
 
-__all__ = ["SweepPoint", "SweepResult", "assert_durable", "crash_sweep"]
+__all__ = [
+    "TABLE_HEADERS",
+    "SweepPoint",
+    "SweepResult",
+    "assert_durable",
+    "crash_sweep",
+    "table_row",
+]
 
 DURABILITY_MODES = ("sync", "async", "exit")
 WHEN = ("before", "after")
@@ -77,22 +84,34 @@ class SweepResult:
     def table(self) -> str:
         from tabulate import tabulate
 
-        rows = [
-            [
-                p.durability,
-                p.node,
-                p.when,
-                p.verdict,
-                ", ".join(p.resumed) or "-",
-                "yes" if p.final_equal else "no",
-                ", ".join(p.ran_twice) or "-",
-                p.duplicated_effects,
-                p.error or "",
-            ]
-            for p in self.points
-        ]
-        headers = ["durability", "node", "kill", "verdict", "resumed", "final equal"]
-        return tabulate(rows, [*headers, "ran twice", "dup. effects", "error"])
+        return str(tabulate([table_row(p) for p in self.points], TABLE_HEADERS))
+
+
+#: The sweep table's columns (the terminal report prints the same table).
+TABLE_HEADERS = (
+    "durability",
+    "node",
+    "kill",
+    "verdict",
+    "resumed",
+    "final equal",
+    "ran twice",
+    "dup. effects",
+)
+
+
+def table_row(point: Any) -> list[Any]:
+    """One row of the sweep table, from a :class:`SweepPoint` or a report's row of one."""
+    return [
+        point.durability,
+        point.node,
+        point.when,
+        point.verdict,
+        ", ".join(point.resumed) or "-",
+        "yes" if point.final_equal else "no",
+        ", ".join(point.ran_twice) or "-",
+        point.duplicated_effects,
+    ]
 
 
 def _check(durability: Iterable[str], when: Iterable[str]) -> tuple[tuple[str, ...], ...]:
