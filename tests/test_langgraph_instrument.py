@@ -323,3 +323,26 @@ def test_an_error_handler_that_continues_the_graph_is_the_systems_own_recovery()
     assert fault.outcome is Outcome.RECOVERED
     assert fault.strategy is None
     assert "__error_handler__charge_card" in started(run)
+
+
+def test_crash_error_takes_a_dotted_path_and_keeps_both_types() -> None:
+    from http.client import RemoteDisconnected
+
+    graph = instrument(checkout.build().compile())
+
+    crash = ("crash", {"target": "cart", "error": "http.client.RemoteDisconnected"})
+    with chaos(crash), pytest.raises(RemoteDisconnected) as raised:
+        graph.invoke(checkout.ORDER)
+
+    assert isinstance(raised.value, AgentCrashed)
+    assert raised.value.agent == "cart"
+
+
+@pytest.mark.parametrize("bad", ["NoSuchError", "os.path", "int", "json.nothing_here"])
+def test_crash_error_that_is_not_an_exception_class_is_refused(bad: str) -> None:
+    from pytest_agentchaos import parse_fault
+
+    with pytest.raises(ChaosConfigError) as raised:
+        parse_fault("crash", {"error": bad})
+    assert f"argument error={bad!r}" in str(raised.value)
+    assert "'ConnectionError'" in str(raised.value)
