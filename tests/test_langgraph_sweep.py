@@ -181,6 +181,8 @@ def test_a_child_that_dies_before_the_kill_point_is_an_error_never_durable(
         ({"durability": ("never",)}, "durability=('never',): each must be one of sync, async"),
         ({"when": ("during",)}, "when=('during',): each must be one of before, after"),
         ({"nodes": ["charge"]}, "'charge', not a node of the graph; its nodes: cart"),
+        ({"start_method": "clone"}, "start_method='clone': must be one of fork, spawn"),
+        ({"timeout": 0}, "timeout=0: must be a number of seconds > 0"),
     ],
 )
 def test_bad_sweep_arguments_are_errors_naming_the_good_values(
@@ -213,3 +215,21 @@ def test_a_child_that_times_out_is_an_error(tmp_path: Path) -> None:
     assert point.verdict == "error"
     assert point.error == "child timed out after 3 s"
     assert not result.durable("sync")
+
+
+def test_spawned_children_share_nothing_with_this_process_and_agree(tmp_path: Path) -> None:
+    """start_method="spawn": each child a new interpreter that imports make_graph by name."""
+    result = crash_sweep(
+        checkout.make_graph,
+        checkout.ORDER,
+        durability=("sync",),
+        nodes=["charge_card"],
+        when=["after"],
+        workdir=tmp_path,
+        start_method="spawn",
+    )
+    (point,) = result.points
+
+    assert point.durable
+    assert point.resumed == ("charge_card",)
+    assert _charges(tmp_path / "sync-charge_card-after") == ["A1 45.0"]

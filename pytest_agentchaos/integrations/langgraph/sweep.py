@@ -125,6 +125,16 @@ def _check(durability: Iterable[str], when: Iterable[str]) -> tuple[tuple[str, .
     return modes, whens
 
 
+def _check_start(start_method: str, timeout: float) -> None:
+    methods = multiprocessing.get_all_start_methods()
+    if start_method not in methods:
+        raise ChaosConfigError(
+            f"crash_sweep start_method={start_method!r}: must be one of {', '.join(methods)}"
+        )
+    if not timeout > 0:
+        raise ChaosConfigError(f"crash_sweep timeout={timeout!r}: must be a number of seconds > 0")
+
+
 class _Children:
     """Starts sweep children and waits for them, with a timeout."""
 
@@ -166,6 +176,7 @@ def crash_sweep(
     ``db_path``; each point gets a fresh path. ``nodes`` limits the sweep to some nodes.
     """
     modes, whens = _check(durability, when)
+    _check_start(start_method, timeout)
     config = config or {"configurable": {"thread_id": "crash-sweep"}}
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="agentchaos-sweep-"))
     children = _Children(start_method, timeout)
