@@ -189,3 +189,26 @@ def test_sweep(agentchaos, tmp_path):
     with sqlite3.connect(pytester.path / "s.db") as db:
         kinds = {k for (k,) in db.execute("SELECT kind FROM events WHERE kind LIKE 'sweep_%'")}
     assert kinds == {"sweep_point", "sweep_ran", "sweep_kill", "sweep_effect"}
+
+
+def test_auto_under_xdist_gives_the_same_report_as_one_process(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nchaos_langgraph = auto\n")
+    pytester.makepyfile(test_auto=AUTO_SUITE)
+    args = ["--chaos", "--chaos-seed=7", "--chaos-strategy=checkpoint", "--chaos-report=r.json"]
+
+    pytester.runpytest_subprocess(*args, "--chaos-db=one.db").assert_outcomes(passed=1)
+    alone = _report(pytester)["rows"]
+    pytester.runpytest_subprocess(*args, "--chaos-db=two.db", "-n", "2").assert_outcomes(passed=1)
+    spread = _report(pytester)["rows"]
+
+    def outcomes(rows: object) -> list[tuple[str, str, int]]:
+        return sorted((r["kind"], r["target"], r["recovered"]) for r in rows)  # type: ignore[attr-defined]
+
+    assert (
+        outcomes(spread)
+        == outcomes(alone)
+        == [
+            ("crash", "route:review", 1),
+            ("crash", "stock_check", 1),
+        ]
+    )
