@@ -251,3 +251,24 @@ def test_a_fault_that_fires_again_uses_up_the_attempts() -> None:
 
     assert started(run).count("email") == 3  # the call, then two resumes
     assert {f.outcome for f in run.finish()} == {Outcome.UNRECOVERED}
+
+
+def test_the_strategy_and_the_integration_agree_on_the_resume_key() -> None:
+    from pytest_agentchaos.integrations.langgraph.invoke import RESUME_KEY
+    from pytest_agentchaos.strategies import checkpoint
+
+    assert checkpoint.RESUME_KEY == RESUME_KEY
+
+
+def test_a_call_without_a_thread_id_is_declined_with_the_reason() -> None:
+    graph = _graph()
+
+    with (
+        chaos(("crash", {"target": "cart"}), strategies=("checkpoint",)) as run,
+        pytest.raises(ValueError, match="thread_id"),
+    ):
+        graph.invoke(checkout.ORDER)  # LangGraph refuses a checkpointed run without a thread
+
+    (declined,) = _events(run, "strategy_declined")
+    assert declined[1]["reason"] == "graph 'LangGraph' was called without a thread_id"
+    assert started(run) == []
