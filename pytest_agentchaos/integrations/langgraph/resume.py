@@ -4,9 +4,11 @@
 nodes that had not written. One case it gets wrong on langgraph 1.2.x (#8834): when a router
 raised, the source node's writes were saved but its routing was not, ``get_state().next`` is
 empty and the resume ends the graph silently. Such a task shows in ``get_state().tasks`` with
-an error although it is not in ``next``: its saved update is written again *as that node*
-(``update_state(..., as_node=...)``), which evaluates the route from the node's saved state
-without running the node (or its side effect) a second time.
+an error although it is not in ``next``. Its router is evaluated again on the saved state and
+the route it picks is written as that task's own pending writes (beside the update it had
+saved), so the resume goes on from there without running the node (or its side effect) a
+second time. (``update_state(..., as_node=...)`` does not do: it leaves a join's barrier
+unconsumed and runs the node again.)
 """
 
 from __future__ import annotations
