@@ -346,3 +346,17 @@ def test_crash_error_that_is_not_an_exception_class_is_refused(bad: str) -> None
         parse_fault("crash", {"error": bad})
     assert f"argument error={bad!r}" in str(raised.value)
     assert "'ConnectionError'" in str(raised.value)
+
+
+def test_wrong_handoff_to_no_destination_of_the_router_is_not_applicable() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with chaos(("wrong_handoff", {"target": "route:review", "to": "nowhere"})) as run:
+        state = graph.invoke(checkout.ORDER)
+    (fault,) = run.finish()
+
+    assert state == REFERENCE
+    assert fault.params["detail"] == {
+        "not_applicable": "route:review can send only to charge_card, reject"
+    }
+    assert fault.outcome is Outcome.TOLERATED

@@ -68,8 +68,12 @@ def _handoff(run: ChaosRun, name: str, chosen: str, destinations: Sequence[str])
         firing = run.fire(spec, name, number)
         others = [d for d in destinations if d != chosen]
         goto = getattr(spec, "to", None) or (run.rng(firing).choice(others) if others else None)
-        if goto is None:
-            firing.detail["not_applicable"] = f"{name} has no destination but {chosen!r}"
+        if goto is None or goto not in destinations:
+            firing.detail["not_applicable"] = (
+                f"{name} can send only to {', '.join(destinations)}"
+                if goto is not None
+                else f"{name} has no destination but {chosen!r}"
+            )
             return chosen
         firing.detail.update(intended=chosen, sent_to=goto)
         run.record(name, "handoff_changed", firing.fault_id, {"intended": chosen, "to": goto})
