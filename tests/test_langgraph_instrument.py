@@ -360,3 +360,15 @@ def test_wrong_handoff_to_no_destination_of_the_router_is_not_applicable() -> No
         "not_applicable": "route:review can send only to charge_card, reject"
     }
     assert fault.outcome is Outcome.TOLERATED
+
+
+def test_hallucination_reaches_into_a_commands_update() -> None:
+    graph = instrument(handoff_graph().compile())
+
+    with chaos(("hallucination", {"target": "pick", "field": "log", "value": ["pock"]})) as run:
+        state = graph.invoke({"log": []})
+    (fault,) = run.finish()
+
+    assert state["log"] == ["pock", "left"]  # corrupted, and still handed off where it meant
+    assert fault.params["detail"] == {"field": "update.log"}
+    assert fault.outcome is Outcome.SILENT

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.model.faults import HallucinationFault
+from pytest_agentchaos.model.records import Firing
 
 __all__ = ["node_after", "route_after"]
 
@@ -27,11 +29,13 @@ def node_after(
     destinations: Sequence[str],
 ) -> Any:
     """A node returned ``result`` in a chaos run; ``mark`` is where its firings begin."""
-    skipped = any(f.target == name and f.spec.kind == "skip_step" for f in run.firings[mark:])
-    if skipped and args and result is args[0]:
+    fired = [f for f in run.firings[mark:] if f.target == name]
+    if args and result is args[0] and any(f.spec.kind == "skip_step" for f in fired):
         return None  # no update at all: the state is left as it was
     from langgraph.types import Command
 
+    if isinstance(result, Command):
+        result = _hallucinate_update(run, fired, result)
     if isinstance(result, Command) and isinstance(result.goto, str) and result.goto:
         goto = _handoff(run, name, result.goto, destinations)
         if goto != result.goto:
@@ -39,6 +43,29 @@ def node_after(
                 graph=result.graph, update=result.update, resume=result.resume, goto=goto
             )
     return result
+
+
+def _hallucinate_update(run: ChaosRun, fired: list[Firing], command: Any) -> Any:
+    """A hallucination the engine found nothing to corrupt in: the ``Command``'s update."""
+    from langgraph.types import Command
+
+    from pytest_agentchaos.model.corruption import hallucinate
+
+    for firing in fired:
+        spec = firing.spec
+        if not isinstance(spec, HallucinationFault) or firing.corrupted:
+            continue
+        changed = hallucinate(command.update, run.rng(firing), spec.field, spec.value)
+        if changed is None:
+            continue
+        update, firing.corruption = changed
+        firing.detail.pop("not_applicable", None)
+        firing.detail["field"] = f"update.{firing.corruption.path}"
+        run.corrupted(firing)
+        command = Command(
+            graph=command.graph, update=update, resume=command.resume, goto=command.goto
+        )
+    return command
 
 
 def route_after(
