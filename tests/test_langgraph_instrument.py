@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import NodeTimeoutError
-from langgraph.graph import StateGraph
+from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 from langgraph_graphs import (
     async_graph,
@@ -22,6 +22,7 @@ from langgraph_graphs import (
     started,
     thread,
 )
+from pydantic import BaseModel
 
 from pytest_agentchaos import agent
 from pytest_agentchaos.errors import AgentCrashed, AgentLooping, ChaosConfigError
@@ -372,3 +373,32 @@ def test_hallucination_reaches_into_a_commands_update() -> None:
     assert state["log"] == ["pock", "left"]  # corrupted, and still handed off where it meant
     assert fault.params["detail"] == {"field": "update.log"}
     assert fault.outcome is Outcome.SILENT
+
+
+class Quote(BaseModel):
+    sku: str = ""
+    qty: int = 0
+    price: float = 0.0
+
+
+def _quote_graph() -> Any:
+    def quote(state: Quote) -> dict[str, Any]:
+        return {"price": round(checkout.PRICES[state.sku] * state.qty, 2)}
+
+    graph = StateGraph(Quote)
+    graph.add_node("quote", quote)
+    graph.add_edge(START, "quote")
+    graph.add_edge("quote", END)
+    return instrument(graph.compile())
+
+
+def test_memory_wipe_hands_a_pydantic_state_node_a_model_with_nothing_set() -> None:
+    graph = _quote_graph()
+    assert graph.invoke(Quote(sku="mug", qty=2))["price"] == 25.0
+
+    with chaos(("memory_wipe", {"target": "quote"})) as run, pytest.raises(KeyError, match="''"):
+        graph.invoke(Quote(sku="mug", qty=2))
+    (fault,) = run.finish()
+
+    assert fault.params["detail"] == {"wiped": "state argument"}
+    assert fault.outcome is Outcome.UNRECOVERED

@@ -15,7 +15,7 @@ from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.model.faults import HallucinationFault
 from pytest_agentchaos.model.records import Firing
 
-__all__ = ["node_after", "route_after"]
+__all__ = ["node_after", "route_after", "wiped_args"]
 
 _HANDOFF = frozenset({"wrong_handoff"})
 
@@ -43,6 +43,30 @@ def node_after(
                 graph=result.graph, update=result.update, resume=result.resume, goto=goto
             )
     return result
+
+
+def wiped_args(run: ChaosRun, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The arguments a node runs with: a pydantic state emptied if ``memory_wipe`` fired here.
+
+    The engine empties a dict state itself; a model state has no memory it knows how to wipe,
+    so the node gets a model with nothing set: every field at its default, a required one
+    missing (reading it raises, as a lost state would).
+    """
+    if not args or not hasattr(args[0], "model_construct"):
+        return args
+    number = run.calls.get(name, 0)
+    for firing in reversed(run.firings):
+        if (
+            firing.target == name
+            and firing.call_number == number
+            and firing.spec.kind == "memory_wipe"
+            and not firing.corrupted
+        ):
+            firing.detail.pop("not_applicable", None)
+            firing.detail["wiped"] = "state argument"
+            run.corrupted(firing)
+            return (type(args[0]).model_construct(_fields_set=set()), *args[1:])
+    return args
 
 
 def _hallucinate_update(run: ChaosRun, fired: list[Firing], command: Any) -> Any:

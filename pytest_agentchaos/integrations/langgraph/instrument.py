@@ -202,7 +202,9 @@ def _wrap(fn: Callable[..., Any], role: Role) -> Callable[..., Any]:
         # name too, but never give it a second idempotency key.
         side_effect = False
     body = probes.probed(fn, name, side_effect)
-    inner = agent(name, side_effect=side_effect, key=node_key if side_effect else None)(body)
+    inner = agent(name, side_effect=side_effect, key=node_key if side_effect else None)(
+        body if role.router else _wiping(body, name)
+    )
     after = graph_faults.route_after if role.router else graph_faults.node_after
     goto, handles = role.destinations, role.handles
     if inspect.iscoroutinefunction(fn):
@@ -242,6 +244,27 @@ def _wrap(fn: Callable[..., Any], role: Role) -> Callable[..., Any]:
     functools.update_wrapper(wrapper, fn)
     setattr(wrapper, MARK, name)
     return wrapper
+
+
+def _wiping(body: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``body`` handed an emptied pydantic state when ``memory_wipe`` fired at this call."""
+    if inspect.iscoroutinefunction(body):
+
+        async def async_wiping(*args: Any, **kwargs: Any) -> Any:
+            run = current_run()
+            if run is not None and run.firings:
+                args = graph_faults.wiped_args(run, name, args)
+            return await body(*args, **kwargs)
+
+        return functools.wraps(body)(async_wiping)
+
+    def wiping(*args: Any, **kwargs: Any) -> Any:
+        run = current_run()
+        if run is not None and run.firings:
+            args = graph_faults.wiped_args(run, name, args)
+        return body(*args, **kwargs)
+
+    return functools.wraps(body)(wiping)
 
 
 def _blame(error: Exception, name: str) -> None:
