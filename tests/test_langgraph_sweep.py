@@ -49,6 +49,19 @@ def test_with_sync_every_reached_kill_point_resumes_to_the_fault_free_state(
     assert_durable(sync_sweep, durability="sync")
 
 
+def _kill_after_the_charge(make_graph: Any, workdir: Path, **options: Any) -> SweepResult:
+    """The one kill point #8039 is about: after the charge, before LangGraph saved it."""
+    return crash_sweep(
+        make_graph,
+        checkout.ORDER,
+        durability=("sync",),
+        nodes=["charge_card"],
+        when=["after"],
+        workdir=workdir,
+        **options,
+    )
+
+
 def _at(result: SweepResult, node: str, when: str) -> Any:
     return next(p for p in result.points if (p.node, p.when) == (node, when))
 
@@ -92,14 +105,7 @@ def test_exit_durability_saves_nothing_before_a_kill_so_nothing_is_durable(
 
 def test_langgraph_alone_charges_twice_after_a_kill_8039_style(tmp_path: Path) -> None:
     """Without side_effects=..., a kill after the charge makes the resume charge again."""
-    result = crash_sweep(
-        checkout.make_unprotected_graph,
-        checkout.ORDER,
-        durability=("sync",),
-        nodes=["charge_card"],
-        when=["after"],
-        workdir=tmp_path,
-    )
+    result = _kill_after_the_charge(checkout.make_unprotected_graph, tmp_path)
     (point,) = result.points
 
     assert point.ran_twice == ("charge_card",)
@@ -108,14 +114,7 @@ def test_langgraph_alone_charges_twice_after_a_kill_8039_style(tmp_path: Path) -
 
 
 def test_the_declared_charge_is_recorded_once_by_the_provider(tmp_path: Path) -> None:
-    crash_sweep(
-        checkout.make_graph,
-        checkout.ORDER,
-        durability=("sync",),
-        nodes=["charge_card"],
-        when=["after"],
-        workdir=tmp_path,
-    )
+    _kill_after_the_charge(checkout.make_graph, tmp_path)
     assert _charges(tmp_path / "sync-charge_card-after") == ["A1 45.0"]
 
 
@@ -219,15 +218,7 @@ def test_a_child_that_times_out_is_an_error(tmp_path: Path) -> None:
 
 def test_spawned_children_share_nothing_with_this_process_and_agree(tmp_path: Path) -> None:
     """start_method="spawn": each child a new interpreter that imports make_graph by name."""
-    result = crash_sweep(
-        checkout.make_graph,
-        checkout.ORDER,
-        durability=("sync",),
-        nodes=["charge_card"],
-        when=["after"],
-        workdir=tmp_path,
-        start_method="spawn",
-    )
+    result = _kill_after_the_charge(checkout.make_graph, tmp_path, start_method="spawn")
     (point,) = result.points
 
     assert point.durable
