@@ -39,6 +39,7 @@ bench: install
 	$(PY) bench/overhead.py
 	$(PY) bench/bus.py
 	$(PY) bench/startup.py
+	$(PY) bench/langgraph.py
 
 clean:
 	rm -rf $(VENV) .agentchaos .mypy_cache .ruff_cache .pytest_cache

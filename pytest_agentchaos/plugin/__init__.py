@@ -41,6 +41,7 @@ pytest_plugins = [
     "pytest_agentchaos.plugin.fixtures",
     "pytest_agentchaos.plugin.bus",
     "pytest_agentchaos.plugin.openai",
+    "pytest_agentchaos.plugin.langgraph",
 ]
 
 OUTCOME_KEY = pytest.StashKey[str]()

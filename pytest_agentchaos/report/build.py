@@ -38,6 +38,7 @@ from pytest_agentchaos.report.render import (
     write_reports,
 )
 from pytest_agentchaos.report.stats import summarize, wilson_interval
+from pytest_agentchaos.report.sweep import build_sweep
 from pytest_agentchaos.store.sqlite import EventStore, events_of_kind
 
 __all__ = [
@@ -162,9 +163,17 @@ def build_report(
         )
         for run in runs
     ]
+    graphs = _graphs_by_run(store, session_id)
     warnings = [
-        f"{row['nodeid']}: {json.loads(row['payload'])} never fired"
+        f"{row['nodeid']}: {json.loads(row['payload'])} never fired{graphs.get(row['run_id'], '')}"
         for row in events_of_kind(store, "fault_never_fired", session_id)
+    ]
+    warnings += [  # once per reason: a graph without a checkpointer is named once
+        f"{payload['strategy']} strategy declined: {payload['reason']}"
+        for payload in (
+            json.loads(row["payload"])
+            for row in events_of_kind(store, "strategy_declined", session_id)
+        )
     ]
     return Report(
         seed=seed,
@@ -173,4 +182,14 @@ def build_report(
         rows=[build_row(key, groups[key]) for key in sorted(groups)],
         tests=tests,
         warnings=sorted(set(warnings)),
+        sweep=build_sweep(store, session_id),
     )
+
+
+def _graphs_by_run(store: EventStore, session_id: str | None) -> dict[str, str]:
+    """Per run, the nodes of the LangGraph graphs it ran, for "never fired" warnings."""
+    named: dict[str, list[str]] = defaultdict(list)
+    for row in events_of_kind(store, "graph_instrumented", session_id):
+        graph = json.loads(row["payload"])
+        named[row["run_id"]].append(f"graph {graph['graph']!r} has {', '.join(graph['agents'])}")
+    return {run_id: f" ({'; '.join(graphs)})" for run_id, graphs in named.items()}

@@ -61,6 +61,22 @@ class TestEntry(_Frozen):
     reproduce: str
 
 
+class SweepRow(_Frozen):
+    """One kill point of a LangGraph crash sweep (``sweep`` in the JSON report)."""
+
+    nodeid: str
+    durability: str
+    node: str
+    when: str
+    verdict: str
+    durable: bool
+    resumed: list[str]
+    final_equal: bool
+    ran_twice: list[str]
+    duplicated_effects: int
+    error: str | None
+
+
 class Report(_Frozen):
     version: int = 1
     seed: int | None
@@ -69,3 +85,4 @@ class Report(_Frozen):
     rows: list[ReportRow]
     tests: list[TestEntry]
     warnings: list[str]
+    sweep: list[SweepRow] = []

@@ -18,6 +18,7 @@ from pytest_agentchaos.config.settings import parse_report_path
 from pytest_agentchaos.errors import ChaosConfigError
 from pytest_agentchaos.report.escape import csv_text, html_text, markdown_text, visible
 from pytest_agentchaos.report.model import Report, ReportRow, TestEntry
+from pytest_agentchaos.report.sweep import render_sweep
 
 HEADERS = (
     "fault",
@@ -123,6 +124,7 @@ def render_text(report: Report) -> str:
             )
         ]
     lines.append(summary_line(report))
+    lines.extend(render_sweep(report.sweep))
     lines.extend(f"warning: {visible(warning)}" for warning in report.warnings)
     lines.extend(f"reproduce: {visible(test.reproduce)}" for test in failed_tests(report))
     return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""The kill-sweep table: one row per ``crash_sweep`` point recorded in a session."""
+
+from __future__ import annotations
+
+import json
+
+# Only the table's shape: this module loads no langgraph.
+from pytest_agentchaos.integrations.langgraph.sweep import TABLE_HEADERS, table_row
+from pytest_agentchaos.report.model import SweepRow
+from pytest_agentchaos.store.sqlite import EventStore, events_of_kind
+
+__all__ = ["SweepRow", "build_sweep", "render_sweep"]
+
+
+def build_sweep(store: EventStore, session_id: str | None) -> list[SweepRow]:
+    rows = []
+    for row in events_of_kind(store, "sweep_point", session_id):
+        point = json.loads(row["payload"])
+        fields = {name: point.get(name) for name in SweepRow.model_fields if name != "nodeid"}
+        rows.append(SweepRow(nodeid=row["nodeid"], **fields))
+    return rows
+
+
+def render_sweep(rows: list[SweepRow]) -> list[str]:
+    """The terminal lines of the sweep table (none without a sweep)."""
+    if not rows:
+        return []
+    from tabulate import tabulate
+
+    table = [table_row(r) for r in rows]
+    durable = sum(r.durable for r in rows)
+    return [
+        "kill sweep (SIGKILL, resumed from the checkpointer in a fresh process):",
+        tabulate(table, TABLE_HEADERS, tablefmt="simple"),
+        f"{durable} of {len(rows)} kill points durable",
+    ]
