@@ -17,10 +17,8 @@ def _report(args: argparse.Namespace) -> int:
 
     with EventStore.read(args.db) as store:
         session = None if args.all else (args.session or store.latest_session())
-        seed = None
-        for row in store.sessions():
-            if row["session_id"] == session:
-                seed = row["seed"]
+        found = store.session(session) if session else None
+        seed = found.seed if found else None
         report = build_report(store, session, seed)
     print(render_text(report))
     for path in write_reports(report, args.out or ()):

@@ -18,7 +18,8 @@ from pytest_agentchaos.model.faults import FaultSpec
 from pytest_agentchaos.model.outcomes import FaultResult
 from pytest_agentchaos.model.schedule import derive_seed
 from pytest_agentchaos.report.build import Report, build_report
-from pytest_agentchaos.store.sqlite import EventStore, RunRow, iso_time
+from pytest_agentchaos.store.base import RunRow, iso_time
+from pytest_agentchaos.store.sqlite import EventStore
 from pytest_agentchaos.strategies.registry import StrategyRegistry
 
 

@@ -54,7 +54,10 @@ def test_schema_has_the_design_tables_and_columns(pytester: pytest.Pytester) -> 
     pytester.runpytest("--chaos", "--chaos-seed=1").assert_outcomes(passed=1)
     db = pytester.path / ".agentchaos" / "events.db"  # the default path
     assert db.is_file()
-    tables = {row[0] for row in query(db, "SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {
+        row[0]
+        for row in query(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    }
     assert {"sessions", "runs", "events", "faults"} <= tables
     assert columns(db, "runs") >= {
         "run_id",
@@ -289,7 +292,7 @@ def test_zz_store_sees_the_finished_run(agentchaos_store):
 
     assert agentchaos_store.path == pathlib.Path("s.db").absolute()
     runs = agentchaos_store.runs()
-    assert [r["nodeid"] for r in runs] == ["test_store.py::test_crash_then_ok"]
+    assert [r.nodeid for r in runs] == ["test_store.py::test_crash_then_ok"]
     assert [f.outcome.value for f in agentchaos_store.faults()] == ["recovered"]
 """
     )

@@ -25,7 +25,7 @@ from pytest_agentchaos.model.outcomes import (
     recovery_times,
 )
 from pytest_agentchaos.report.stats import summarize, wilson_interval
-from pytest_agentchaos.store.sqlite import EventStore, events_of_kind
+from pytest_agentchaos.store.base import BaseEventStore
 
 NO_STRATEGY = "none"
 
@@ -155,12 +155,12 @@ def reproduce_command(nodeid: str, seed: int | None, extra_args: Sequence[str] =
 
 
 def build_report(
-    store: EventStore, session_id: str | None, seed: int | None, extra_args: Sequence[str] = ()
+    store: BaseEventStore, session_id: str | None, seed: int | None, extra_args: Sequence[str] = ()
 ) -> Report:
     """Everything the store holds about a session (every session when ``None``)."""
     runs = store.runs(session_id)
     faults = store.faults(session_id)
-    strategy_of_run = {run["run_id"]: run["strategies"] for run in runs}
+    strategy_of_run = {run.run_id: run.strategies for run in runs}
     groups: dict[tuple[str, str, str], list[FaultResult]] = defaultdict(list)
     by_run: dict[str, list[FaultResult]] = defaultdict(list)
     for fault in faults:
@@ -168,10 +168,10 @@ def build_report(
         by_run[fault.run_id].append(fault)
     tests = [
         TestEntry(
-            nodeid=run["nodeid"],
-            seed=run["seed"],
-            repetition=run["repetition"],
-            outcome=run["outcome"],
+            nodeid=run.nodeid,
+            seed=run.seed,
+            repetition=run.repetition,
+            outcome=run.outcome,
             faults=[
                 TestFault(
                     kind=f.kind,
@@ -180,15 +180,15 @@ def build_report(
                     mttr_s=f.mttr_s,
                     strategy=f.strategy,
                 )
-                for f in by_run[run["run_id"]]
+                for f in by_run[run.run_id]
             ],
-            reproduce=reproduce_command(run["nodeid"], seed, extra_args),
+            reproduce=reproduce_command(run.nodeid, seed, extra_args),
         )
         for run in runs
     ]
     warnings = [
-        f"{row['nodeid']}: {json.loads(row['payload'])} never fired"
-        for row in events_of_kind(store, "fault_never_fired", session_id)
+        f"{found.nodeid}: {found.event.value} never fired"
+        for found in store.events_of_kind("fault_never_fired", session_id)
     ]
     return Report(
         seed=seed,
