@@ -54,7 +54,11 @@ _RUN_COLUMNS = (
     "run_id, session_id, nodeid, seed, repetition, condition, outcome, started_at, started_ns,"
     " ended_ns, duration_s, worker, strategies, run_key"
 )
-_INSERT_RUN = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+# The run's integer key is the next free one; taken under the write lock, so it is unique.
+_INSERT_RUN = (
+    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 13)},"
+    " (SELECT coalesce(max(run_key), 0) + 1 FROM runs)) RETURNING run_key"
+)
 _INSERT_CALL = "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_EVENT = "INSERT INTO event_log VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_FAULT = f"INSERT INTO faults VALUES ({', '.join('?' * 15)})"
@@ -240,8 +244,7 @@ class EventStore(BaseEventStore):
         """
         started = time.perf_counter_ns()
         with self._write() as conn:
-            key = conn.execute("SELECT coalesce(max(run_key), 0) + 1 FROM runs").fetchone()[0]
-            conn.execute(_INSERT_RUN, (*_run_values(run), key))
+            [(key,)] = conn.execute(_INSERT_RUN, _run_values(run)).fetchall()
             pairing = CallPairing(key, events)
             conn.executemany(_INSERT_CALL, pairing.call_rows())
             conn.executemany(_INSERT_EVENT, pairing.event_rows(run.run_id))
