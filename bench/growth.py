@@ -7,8 +7,9 @@ For each size (default 1e3, 1e4, 1e5, 1e6 calls; ``--quick`` stops at 1e5) one p
 under ``--chaos`` makes that many agent calls, all in one test, then spread over 100 tests.
 Prints the session's wall time, wall time per call, its peak RSS (from the kernel, for the whole
 process), the store's size on disk, and how long the report takes to build from that store
-(in this process, median of 5). Ratios between sizes matter, not absolute numbers: the machine's
-load moves them all alike. Not a test.
+(in this process, median of 5), and the wall time each call added beyond the smallest size
+(start-up and per-test costs cancel out). Ratios between sizes matter, not absolute numbers:
+the machine's load moves them all alike. Not a test.
 """
 
 from __future__ import annotations
@@ -91,17 +92,26 @@ def main() -> int:
     print(f"python {sys.version.split()[0]} · one pytest --chaos session per row")
     print(
         f"{'calls':>9} {'tests':>6} {'wall s':>8} {'µs/call':>8} {'peak RSS MiB':>13}"
-        f" {'DB MiB':>8} {'report ms':>10}"
+        f" {'DB MiB':>8} {'report ms':>10} {'µs/call added':>14}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         (directory / "test_growth.py").write_text(SUITE)
         for tests in (1, 100):
+            smallest: dict[str, float] = {}
             for calls in sizes:
                 row = session(directory, calls, tests)
+                # Beyond the smallest size: start-up and per-test costs cancel out.
+                added = (
+                    f"{(row['wall'] - smallest['wall']) / (calls - smallest['calls']) * 1e6:14.2f}"
+                    if smallest
+                    else f"{'-':>14}"
+                )
+                smallest = smallest or {"wall": row["wall"], "calls": calls}
                 print(
                     f"{calls:>9} {tests:>6} {row['wall']:8.2f} {row['wall'] / calls * 1e6:8.2f}"
                     f" {row['rss_mib']:13.1f} {row['db_mib']:8.2f} {row['report_ms']:10.2f}"
+                    f" {added}"
                 )
     return 0
 

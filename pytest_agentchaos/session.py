@@ -76,7 +76,10 @@ class ChaosSession:
         return run
 
     def finish_run(self, run: ChaosRun, outcome: str, started_wall: float) -> list[FaultResult]:
-        """End ``run`` and commit it with its events and firings, in one transaction."""
+        """End ``run`` and commit it with its events and firings, in one transaction.
+
+        Afterwards ``run.events`` is empty: read a finished run's events from the store.
+        """
         activate(None)
         results = run.finish(test_failed=outcome in ("failed", "error"))
         for spec in run.faults:
@@ -100,6 +103,9 @@ class ChaosSession:
         )
         self.store.write_run(row, run.events, results)
         self.registry.run_finished(run, results)
+        # The store holds the log now. Whatever still references the run (pytest's item stash,
+        # a reference cycle the collector frees late) must not keep every test's log alive.
+        run.events.clear()
         return results
 
     def build_report(self) -> Report:
