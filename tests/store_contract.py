@@ -8,6 +8,7 @@ opened at the same path. Only the public interface (:class:`BaseEventStore`) is 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,30 @@ def calls(count: int) -> list[EventTuple]:
     return events
 
 
+def interleaved(seed: int, size: int) -> list[EventTuple]:
+    """Calls of three agents that nest, interleave, raise and stay open, among other events."""
+    rng = random.Random(seed)
+    numbers = dict.fromkeys("abc", 0)
+    open_calls: list[tuple[str, int]] = []
+    events: list[EventTuple] = []
+    for ts in range(size):
+        roll = rng.random()
+        if roll < 0.4 or not open_calls:
+            agent = rng.choice("abc")
+            numbers[agent] += 1
+            open_calls.append((agent, numbers[agent]))
+            events.append((ts, agent, "call_start", None, numbers[agent]))
+        elif roll < 0.8:
+            agent, number = open_calls.pop(rng.randrange(len(open_calls)))
+            events.append((ts, agent, "call_end", None, number))
+        elif roll < 0.9:
+            agent, number = open_calls.pop()
+            events.append((ts, agent, "call_error", None, {"call": number, "error": "E: x"}))
+        else:
+            events.append((ts, rng.choice("abc"), "fault_detected", f"r#{ts}", "why"))
+    return events
+
+
 def same_event(stored: EventRow, run_id: str, seq: int, recorded: EventTuple) -> bool:
     ts, agent, kind, fault_id, payload = recorded
     decoded = None if stored.payload is None else json.loads(stored.payload)
@@ -135,6 +160,15 @@ class EventStoreContract:
         ]
         assert store.stats.runs == 1
         assert store.stats.events == len(log)
+
+    @pytest.mark.parametrize("seed", [1, 2, 3])
+    def test_interleaved_calls_read_back_exactly(self, store: BaseEventStore, seed: int) -> None:
+        log = interleaved(seed, 3_000)
+        store.write_run(run_row("r1"), log, [])
+        events = store.events("r1")
+        assert len(events) == len(log)
+        for seq, (stored, recorded) in enumerate(zip(events, log, strict=True)):
+            assert same_event(stored, "r1", seq, recorded), (stored, recorded)
 
     def test_events_of_kind_name_their_test_and_filter_by_session(
         self, store: BaseEventStore
