@@ -6,9 +6,9 @@ A synthetic suite (default 1000 tests x 100 calls of a ~1 µs agent) is run, sid
 go and in rounds that take turns, under six conditions: plain pytest, ``--chaos`` with no fault,
 ``--chaos`` with a p=0.1 crash recovered by ``retry`` (no backoff); each serially and with
 ``-n 2``. Prints the median wall time of each, its ratio to plain pytest in the same mode, and
-under ``--chaos`` the store's lock wait per test (how long a worker waited for another's
-commit). Ratios matter, not absolute numbers: the machine's load moves every condition alike.
-Not a test.
+under ``--chaos`` the store's write time per test (``write_run``, lock wait included) and its
+lock wait per test (how long a worker waited for another's commit). Ratios matter, not absolute
+numbers: the machine's load moves every condition alike. Not a test.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _store_stats(request):
         out = os.path.join(os.environ["BENCH_STATS"], name + ".json")
         with open(out, "w") as f:
             json.dump({"runs": stats.runs, "lock_wait_ns": stats.lock_wait_ns,
-                       "max_lock_wait_ns": stats.max_lock_wait_ns}, f)
+                       "max_lock_wait_ns": stats.max_lock_wait_ns, "write_ns": stats.write_ns}, f)
 '''
 
 CONDITIONS = {
@@ -103,8 +103,10 @@ def run_once(
     runs = sum(s["runs"] for s in per_process)
     waited = sum(s["lock_wait_ns"] for s in per_process)
     worst = max((s["max_lock_wait_ns"] for s in per_process), default=0)
+    written = sum(s["write_ns"] for s in per_process)
     return {
         "wall": wall,
+        "write_ms": written / runs / 1e6 if runs else float("nan"),
         "lock_wait_ms": waited / runs / 1e6 if runs else float("nan"),
         "max_wait_ms": worst / 1e6,
     }
@@ -133,7 +135,7 @@ def main() -> int:
     print(f"{tests} tests x {options.calls} calls · median of {repeats} · python {python}")
     print(
         f"{'condition':<30} {'mode':<8} {'wall s':>8} {'vs plain':>9}"
-        f" {'lock wait/test':>15} {'max wait':>10}"
+        f" {'write/test':>11} {'lock wait/test':>15} {'max wait':>10}"
     )
     for workers in (0, 2):
         plain = statistics.median(r["wall"] for r in results["plain", workers])
@@ -141,11 +143,16 @@ def main() -> int:
             rows = results[name, workers]
             wall = statistics.median(r["wall"] for r in rows)
             wait = statistics.median(r["lock_wait_ms"] for r in rows)
+            write = statistics.median(r["write_ms"] for r in rows)
             worst = max(r["max_wait_ms"] for r in rows)
             mode = f"-n {workers}" if workers else "serial"
             lock = "" if name == "plain" else f"{wait:12.3f} ms"
+            store = "" if name == "plain" else f"{write:8.3f} ms"
             most = "" if name == "plain" else f"{worst:7.1f} ms"
-            print(f"{name:<30} {mode:<8} {wall:8.2f} {wall / plain:8.2f}x {lock:>15} {most:>10}")
+            print(
+                f"{name:<30} {mode:<8} {wall:8.2f} {wall / plain:8.2f}x"
+                f" {store:>11} {lock:>15} {most:>10}"
+            )
     return 0
 
 
