@@ -58,9 +58,12 @@ def call_overhead() -> dict[str, float]:
         inside = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
         run.add_fault(parse_fault("delay", {"target": "trivial", "probability": 0.0}))
         armed = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
+        # A probability above 0 that never fires: the seeded draw runs on every call.
+        run.add_fault(parse_fault("hang", {"target": "trivial", "probability": 1e-12}))
+        drawn = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
     finally:
         activate(None)
-    return {"raw": raw, "outside": outside, "inside": inside, "armed": armed}
+    return {"raw": raw, "outside": outside, "inside": inside, "armed": armed, "drawn": drawn}
 
 
 def all_in(tests: int, calls_per_test: int) -> dict[str, float]:
@@ -111,6 +114,7 @@ def main() -> int:
         ("@agent, outside a chaos run", "outside"),
         ("@agent, inside a run, no fault armed here", "inside"),
         ("@agent, inside a run, fault armed (p=0)", "armed"),
+        ("@agent, + fault drawn each call (p>0)", "drawn"),
     ):
         value = calls[key]
         print(f"{label:<40} {value:8.0f} ns   {value / raw:4.2f}x   (+{value - raw:.0f} ns)")
