@@ -18,7 +18,7 @@ from store_contract import EVENTS, EventStoreContract, OpenStore, calls, fault, 
 from pytest_agentchaos.errors import StoreError
 from pytest_agentchaos.store import sqlite as sqlite_store
 from pytest_agentchaos.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, SCHEMA_VERSION
-from pytest_agentchaos.store.sqlite import EventStore
+from pytest_agentchaos.store.sqlite import EventStore, kind_query
 
 EXPECTED_TABLES = {"sessions", "runs", "event_log", "calls", "faults", "_agentchaos_migrations"}
 
@@ -99,7 +99,10 @@ def test_schema_columns(tmp_path: Path) -> None:
     assert {"started_ns", "ended_ns", "run_key"} <= columns("runs")
     event_columns = ["run_id", "seq", "ts_ns", "agent", "kind", "fault_id", "payload"]
     assert [r[1] for r in sql(path, "PRAGMA table_info(events)")] == event_columns
-    assert [r[1] for r in sql(path, "PRAGMA table_info(event_log)")] == event_columns
+    assert [r[1] for r in sql(path, "PRAGMA table_info(event_log)")] == [
+        "run_key",
+        *event_columns[1:],
+    ]
     assert columns("calls") == {
         "run_key",
         "seq",
@@ -168,12 +171,17 @@ def test_migration_002_keeps_every_event_of_an_old_file(tmp_path: Path) -> None:
     ]
 
 
-def test_the_report_query_uses_the_kind_index(tmp_path: Path) -> None:
+@pytest.mark.parametrize("session", ["s1", None])
+def test_the_reports_look_up_reads_only_the_never_fired_index(
+    tmp_path: Path, session: str | None
+) -> None:
     path = tmp_path / "e.db"
     with EventStore.open(path):
         pass
-    plan = sql(path, "EXPLAIN QUERY PLAN SELECT * FROM event_log WHERE kind = 'fault_never_fired'")
-    assert "idx_event_log_kind" in " ".join(str(step) for step in plan)
+    query, params = kind_query("fault_never_fired", session)
+    plan = " ".join(str(step) for step in sql(path, f"EXPLAIN QUERY PLAN {query}", params))
+    assert "idx_event_log_never_fired" in plan
+    assert "calls" not in plan
 
 
 def test_nothing_pending_opens_without_sqlite_utils(tmp_path: Path) -> None:

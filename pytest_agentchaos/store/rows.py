@@ -17,7 +17,7 @@ from pytest_agentchaos.model.records import EventTuple
 from pytest_agentchaos.store.migrations import CALL_END, CALL_START
 
 CallRow = tuple[int, int, int, str, int, int, int]
-EventLogRow = tuple[str, int, int, str, str, str | None, str | None]
+EventLogRow = tuple[int, int, int, str, str, str | None, str | None]
 
 _CALL_KINDS = frozenset({CALL_START, CALL_END})
 
@@ -74,12 +74,12 @@ class CallPairing:
             unpaired.add(last[0])
         unpaired.update(started.values())
 
-    def event_rows(self, run_id: str) -> Iterator[EventLogRow]:
+    def event_rows(self) -> Iterator[EventLogRow]:
         """The ``event_log`` rows: every event not in a call row. Run after :meth:`call_rows`."""
-        events = self.events
+        events, key = self.events, self.run_key
         for seq in sorted(self.unpaired.union(self.rest)) if self.unpaired else self.rest:
             ts, agent, kind, fault_id, payload = events[seq]
-            yield run_id, seq, ts, agent, kind, fault_id, encode_payload(payload)
+            yield key, seq, ts, agent, kind, fault_id, encode_payload(payload)
 
 
 def _remember(

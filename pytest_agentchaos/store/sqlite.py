@@ -37,10 +37,9 @@ from pytest_agentchaos.store.base import (
     iso_time,
 )
 from pytest_agentchaos.store.migrations import (
-    CALL_END,
-    CALL_START,
     MIGRATIONS,
     MIGRATIONS_TABLE,
+    NEVER_FIRED,
     SCHEMA_VERSION,
 )
 from pytest_agentchaos.store.rows import CallPairing
@@ -254,7 +253,7 @@ class EventStore(BaseEventStore):
             [(key,)] = conn.execute(_INSERT_RUN, _run_values(run)).fetchall()
             pairing = CallPairing(key, events)
             conn.executemany(_INSERT_CALL, pairing.call_rows())
-            conn.executemany(_INSERT_EVENT, pairing.event_rows(run.run_id))
+            conn.executemany(_INSERT_EVENT, pairing.event_rows())
             conn.executemany(_INSERT_FAULT, map(_fault_values, faults))
         self.stats.runs += 1
         self.stats.events += len(events)
@@ -308,18 +307,31 @@ class EventStore(BaseEventStore):
         return [EventRow(*row) for row in cursor]
 
     def events_of_kind(self, kind: str, session_id: str | None = None) -> list[TestEvent]:
-        # Kinds other than the two a call row holds are read from event_log by its kind index,
-        # so the report's look-ups do not grow with the number of calls.
-        source = "events" if kind in (CALL_START, CALL_END) else "event_log"
-        where, params = _session_filter(session_id)
-        joiner = "AND" if where else "WHERE"
-        cursor = self._conn.execute(
-            f"SELECT runs.nodeid, e.run_id, e.seq, e.ts_ns, e.agent, e.kind, e.fault_id, e.payload"
-            f" FROM {source} AS e JOIN runs USING (run_id) {where} {joiner} e.kind = ?"
-            " ORDER BY runs.nodeid, e.seq",
-            (*params, kind),
-        )
+        cursor = self._conn.execute(*kind_query(kind, session_id))
         return [TestEvent(nodeid, EventRow(*event)) for nodeid, *event in cursor]
+
+
+def kind_query(kind: str, session_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL (and parameters) of :meth:`EventStore.events_of_kind`.
+
+    ``fault_never_fired`` (the report's look-up) is read through its partial index, so the
+    report does not slow down with the number of calls; the kind is written into the SQL, since
+    SQLite uses a partial index only when the query itself implies the index's condition. Other
+    kinds are rare look-ups and read the ``events`` view.
+    """
+    where, params = _session_filter(session_id)
+    joiner = "AND" if where else "WHERE"
+    if kind == NEVER_FIRED:
+        source = "event_log AS e JOIN runs ON runs.run_key = e.run_key"
+        condition = f"e.kind = '{NEVER_FIRED}'"
+    else:
+        source, condition = "events AS e JOIN runs USING (run_id)", "e.kind = ?"
+        params = (*params, kind)
+    sql = (
+        "SELECT runs.nodeid, runs.run_id, e.seq, e.ts_ns, e.agent, e.kind, e.fault_id, e.payload"
+        f" FROM {source} {where} {joiner} {condition} ORDER BY runs.nodeid, e.seq"
+    )
+    return sql, params
 
 
 def _session_filter(session_id: str | None) -> tuple[str, tuple[str, ...]]:
