@@ -171,6 +171,15 @@ def test_migration_002_keeps_every_event_of_an_old_file(tmp_path: Path) -> None:
     ]
 
 
+def test_reading_a_file_of_schema_001_migrates_it_first(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    schema_001_file(path)
+    with EventStore.read(path) as store:
+        assert store.events_of_kind("fault_never_fired") == []
+        assert store.runs() == []
+    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
 @pytest.mark.parametrize("session", ["s1", None])
 def test_the_reports_look_up_reads_only_the_never_fired_index(
     tmp_path: Path, session: str | None

@@ -98,13 +98,17 @@ class EventStore(BaseEventStore):
     @classmethod
     @contextmanager
     def read(cls, path: str | os.PathLike[str]) -> Iterator[EventStore]:
-        """An existing store, for reading: a missing file is an error, not a new store."""
+        """An existing store, for reading: a missing file is an error, not a new store.
+
+        A file written by an older version is migrated first, so every query finds its tables.
+        """
         if not Path(path).is_file():
             raise StoreError(f"no event store at {path}: the file does not exist")
         store = cls(path)
         try:
             if not store._has_table(MIGRATIONS_TABLE):
                 raise StoreError(f"{path} is not an agentchaos event store (it has no schema)")
+            store.migrate()
             yield store
         finally:
             store.close()
