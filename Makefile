@@ -36,7 +36,9 @@ unit: install
 test: lint typecheck unit
 
 bench: install
-	$(PY) bench/overhead.py
+	$(PY) bench/overhead.py --quick
+	$(PY) bench/suite.py --quick
+	$(PY) bench/growth.py --quick
 	$(PY) bench/bus.py
 	$(PY) bench/startup.py
 	$(PY) bench/langgraph.py

@@ -10,7 +10,6 @@ load moves both sides of each pair alike. Not a test: nothing here asserts.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import tempfile
 import time
@@ -18,10 +17,11 @@ import timeit
 from pathlib import Path
 
 from pytest_agentchaos import agent
+from pytest_agentchaos.config.settings import SessionSettings
 from pytest_agentchaos.engine.injection import activate
 from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.model.faults import parse_fault
-from pytest_agentchaos.store.sqlite import EventStore, RunRow
+from pytest_agentchaos.session import ChaosSession
 
 CALLS = 200_000
 REPEATS = 7
@@ -58,40 +58,55 @@ def call_overhead() -> dict[str, float]:
         inside = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
         run.add_fault(parse_fault("delay", {"target": "trivial", "probability": 0.0}))
         armed = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
+        # A probability above 0 that never fires: the seeded draw runs on every call.
+        run.add_fault(parse_fault("hang", {"target": "trivial", "probability": 1e-12}))
+        drawn = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
     finally:
         activate(None)
-    return {"raw": raw, "outside": outside, "inside": inside, "armed": armed}
+    return {"raw": raw, "outside": outside, "inside": inside, "armed": armed, "drawn": drawn}
 
 
-def store_rates(rows: int = 50_000) -> dict[str, float]:
-    events = [(time.monotonic_ns(), "pricing", "call_end", None, n) for n in range(rows)]
+def all_in(tests: int, calls_per_test: int) -> dict[str, float]:
+    """Per call: a loop of raw calls, and the same loop as chaos tests written to a store."""
+    loop = range(calls_per_test)
     with tempfile.TemporaryDirectory() as tmp:
-        raw_path = Path(tmp) / "raw.db"
-        conn = sqlite3.connect(raw_path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(
-            "CREATE TABLE events (run_id TEXT, seq INTEGER, ts_ns INTEGER, agent TEXT, kind TEXT,"
-            " fault_id TEXT, payload TEXT, PRIMARY KEY (run_id, seq))"
-        )
-        encoded = [("r", seq, ts, a, k, f, str(p)) for seq, (ts, a, k, f, p) in enumerate(events)]
-        start = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", encoded)
-        conn.execute("COMMIT")
-        raw_s = time.perf_counter() - start
-        conn.close()
-        with EventStore.open(Path(tmp) / "store.db") as store:
-            store.start_session("s", 1, [], "bench", 0)
-            row = RunRow("r", "s", "bench", 1, 0, "chaos", "passed", 0, 1, 0.0, "main", "none")
+        settings = SessionSettings(enabled=True, seed=1, db=Path(tmp) / "events.db")
+        session = ChaosSession(settings, session_id="bench", seed=1, worker="main")
+        session.store.migrate()
+        session.store.start_session("bench", 1, [], "bench", 0)
+        faults = [parse_fault("crash", {"target": "elsewhere"})]
+        best_raw = best_all_in = float("inf")
+        for _ in range(REPEATS):
             start = time.perf_counter()
-            store.write_run(row, events, [])
-            store_s = time.perf_counter() - start
-    return {"raw": rows / raw_s, "store": rows / store_s}
+            for _test in range(tests):
+                for n in loop:
+                    trivial(n)
+            best_raw = min(best_raw, time.perf_counter() - start)
+            start = time.perf_counter()
+            for test in range(tests):
+                run = session.start_run(f"bench.py::test_{test}", 0, faults, {}, {})
+                for n in loop:
+                    wrapped(n)
+                session.finish_run(run, "passed", time.time())
+            best_all_in = min(best_all_in, time.perf_counter() - start)
+        stats = session.store.stats
+        session.close()
+    total = tests * calls_per_test
+    return {
+        "raw": best_raw / total * 1e9,
+        "all_in": best_all_in / total * 1e9,
+        "write_per_test_us": stats.write_ns / stats.runs / 1e3,
+    }
 
 
 def main() -> int:
+    quick = "--quick" in sys.argv[1:]
+    if quick:
+        global CALLS, REPEATS
+        CALLS, REPEATS = 20_000, 3
     calls = call_overhead()
-    rates = store_rates()
+    tests, per_test = (50, 100) if quick else (300, 100)
+    suite = all_in(tests, per_test)
     raw = calls["raw"]
     print(f"python {sys.version.split()[0]} · {CALLS:,} calls x best of {REPEATS}")
     print(f"{'raw call':<40} {raw:8.0f} ns   1.00x")
@@ -99,15 +114,19 @@ def main() -> int:
         ("@agent, outside a chaos run", "outside"),
         ("@agent, inside a run, no fault armed here", "inside"),
         ("@agent, inside a run, fault armed (p=0)", "armed"),
+        ("@agent, + fault drawn each call (p>0)", "drawn"),
     ):
         value = calls[key]
         print(f"{label:<40} {value:8.0f} ns   {value / raw:4.2f}x   (+{value - raw:.0f} ns)")
     print(f"{'added inside a run vs outside':<40} {calls['inside'] - calls['outside']:8.0f} ns")
-    print(f"{'raw sqlite3 executemany':<40} {rates['raw']:8.0f} rows/s")
+    added = suite["all_in"] - suite["raw"]
+    print(f"all in: {tests} tests x {per_test} calls, each test's run committed to SQLite")
+    print(f"{'raw call, same loop':<40} {suite['raw']:8.0f} ns   1.00x")
     print(
-        f"{'EventStore.write_run (same rows)':<40} {rates['store']:8.0f} rows/s"
-        f"   {rates['store'] / rates['raw']:.2f}x raw"
+        f"{'@agent in a chaos test, store included':<40} {suite['all_in']:8.0f} ns"
+        f"   {suite['all_in'] / suite['raw']:4.2f}x   (+{added:.0f} ns per call)"
     )
+    print(f"{'write_run per test (lock wait included)':<40} {suite['write_per_test_us']:8.1f} µs")
     return 0
 
 

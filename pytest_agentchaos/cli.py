@@ -32,8 +32,8 @@ def reading(path: str) -> Iterator[EventStore]:
         with EventStore.read(path) as store:
             # A damaged page that no query of the report touches would go unnoticed, and the
             # report would count what is left as the truth; the check reads every page once.
-            problems = [row[0] for row in store.conn.execute("PRAGMA quick_check")]
-            if problems != ["ok"]:
+            problems = store.integrity_problems()
+            if problems:
                 raise sqlite3.DatabaseError("; ".join(problems[:3]))
             yield store
     except AgentChaosError:
@@ -48,7 +48,7 @@ def resolve_session(store: EventStore, wanted: str | None, option: str) -> str |
     """``wanted`` if the store has it, the latest session when ``None``, else an error."""
     if wanted is None:
         return store.latest_session()
-    known = [row["session_id"] for row in store.sessions()]
+    known = [row.session_id for row in store.sessions()]
     if wanted in known:
         return wanted
     listing = ", ".join(known[-5:]) if known else "none"
@@ -65,8 +65,8 @@ def _report(args: argparse.Namespace) -> int:
     outs = [check_report_path(path, "--out") for path in args.out or ()]
     with reading(args.db) as store:
         session = None if args.all else resolve_session(store, args.session, "--session")
-        seeds = {row["session_id"]: row["seed"] for row in store.sessions()}
-        report = build_report(store, session, seeds.get(session))
+        found = store.session(session) if session else None
+        report = build_report(store, session, found.seed if found else None)
     print(render_text(report))
     for path in write_reports(report, outs, "--out"):
         print(f"report written: {path}")

@@ -18,7 +18,8 @@ from pytest_agentchaos.model.faults import FaultSpec
 from pytest_agentchaos.model.outcomes import FaultResult
 from pytest_agentchaos.model.schedule import derive_seed
 from pytest_agentchaos.report.build import Report, build_report
-from pytest_agentchaos.store.sqlite import EventStore, RunRow, iso_time
+from pytest_agentchaos.store.base import RunRow, iso_time
+from pytest_agentchaos.store.sqlite import EventStore
 from pytest_agentchaos.strategies.registry import StrategyRegistry
 
 
@@ -75,7 +76,10 @@ class ChaosSession:
         return run
 
     def finish_run(self, run: ChaosRun, outcome: str, started_wall: float) -> list[FaultResult]:
-        """End ``run`` and commit it with its events and firings, in one transaction."""
+        """End ``run`` and commit it with its events and firings, in one transaction.
+
+        Afterwards ``run.events`` is empty: read a finished run's events from the store.
+        """
         activate(None)
         results = run.finish(test_failed=outcome in ("failed", "error"))
         for spec in run.faults:
@@ -99,6 +103,9 @@ class ChaosSession:
         )
         self.store.write_run(row, run.events, results)
         self.registry.run_finished(run, results)
+        # The store holds the log now. Whatever still references the run (pytest's item stash,
+        # a reference cycle the collector frees late) must not keep every test's log alive.
+        run.events.clear()
         return results
 
     def build_report(self) -> Report:

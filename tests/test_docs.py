@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -159,15 +161,19 @@ def test_every_outcome_is_defined_in_outcomes_md() -> None:
 
 def test_every_store_column_is_documented(tmp_path: Path) -> None:
     text = read(DOCS / "store.md")
-    with EventStore.open(tmp_path / "events.db") as store:
+    path = tmp_path / "events.db"
+    with EventStore.open(path):
+        pass
+    with closing(sqlite3.connect(path)) as conn:
         tables = [
             row[0]
-            for row in store.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+                " AND name NOT LIKE 'sqlite_%'"
             )
         ]
         columns = {
-            table: [row[1] for row in store.conn.execute(f"PRAGMA table_info({table})")]
+            table: [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
             for table in tables
         }
     assert {"sessions", "runs", "events", "faults"} <= set(tables)

@@ -54,7 +54,10 @@ def test_schema_has_the_design_tables_and_columns(pytester: pytest.Pytester) -> 
     pytester.runpytest("--chaos", "--chaos-seed=1").assert_outcomes(passed=1)
     db = pytester.path / ".agentchaos" / "events.db"  # the default path
     assert db.is_file()
-    tables = {row[0] for row in query(db, "SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {
+        row[0]
+        for row in query(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    }
     assert {"sessions", "runs", "events", "faults"} <= tables
     assert columns(db, "runs") >= {
         "run_id",
@@ -289,7 +292,7 @@ def test_zz_store_sees_the_finished_run(agentchaos_store):
 
     assert agentchaos_store.path == pathlib.Path("s.db").absolute()
     runs = agentchaos_store.runs()
-    assert [r["nodeid"] for r in runs] == ["test_store.py::test_crash_then_ok"]
+    assert [r.nodeid for r in runs] == ["test_store.py::test_crash_then_ok"]
     assert [f.outcome.value for f in agentchaos_store.faults()] == ["recovered"]
 """
     )
@@ -357,3 +360,35 @@ def test_second(agentchaos):
     # the second test started after the first one's 0.3 s, not when its own row was written
     assert (second - first).total_seconds() >= 0.3
     assert rows[0][1] >= 0.3 > rows[1][1]
+
+
+MODULES_LOADED = """
+import sys
+from pytest_agentchaos import agent
+
+@agent("pricing")
+def price(n):
+    return n
+
+def test_calls(agentchaos):
+    assert [price(n) for n in range(3)] == [0, 1, 2]
+
+def test_zz_modules():
+    print("LOADED", sorted(m for m in ("sqlite_utils", "numpy") if m in sys.modules))
+"""
+
+
+def test_a_session_with_nothing_to_migrate_never_imports_sqlite_utils(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_store=MODULES_LOADED)
+    args = (*NO_SLOW_PLUGINS, "--chaos", "--chaos-db=m.db", "-s")
+    first = pytester.runpytest_subprocess(*args)
+    first.assert_outcomes(passed=2)
+    assert "LOADED ['numpy', 'sqlite_utils']" in first.stdout.str()  # it created the schema
+    again = pytester.runpytest_subprocess(*args)
+    again.assert_outcomes(passed=2)
+    assert "LOADED []" in again.stdout.str()
+    starts = query(pytester.path / "m.db", "SELECT count(*) FROM events WHERE kind='call_start'")
+    assert starts == [(6,)]
+    assert query(pytester.path / "m.db", "SELECT count(*) FROM calls") == [(6,)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +13,7 @@ from pytest_agentchaos.model.faults import parse_fault
 from pytest_agentchaos.model.schedule import (
     derive_seed,
     draw_session_seed,
+    fire_draw,
     rng_for,
     should_fire,
     unit_draw,
@@ -152,3 +155,42 @@ def test_chaos_run_schedule_independent_of_interleaving() -> None:
         second.call(name, noop, (), {}, CallOptions())
     assert _fired_calls(first) == _fired_calls(second)
     assert 10 <= len(_fired_calls(first)) <= 55
+
+
+def test_fire_draw_is_pure_uniform_and_sensitive_to_every_argument() -> None:
+    draws = [fire_draw(5, 0, "pricing", n) for n in range(1, 20_001)]
+    assert draws == [fire_draw(5, 0, "pricing", n) for n in range(1, 20_001)]
+    assert all(0.0 <= d < 1.0 for d in draws)
+    deciles = [0] * 10
+    for d in draws:
+        deciles[int(d * 10)] += 1
+    assert all(1_800 <= count <= 2_200 for count in deciles), deciles
+    base = fire_draw(5, 0, "pricing", 1)
+    others = [
+        fire_draw(6, 0, "pricing", 1),
+        fire_draw(5, 1, "pricing", 1),
+        fire_draw(5, 0, "pricinh", 1),
+        fire_draw(5, 0, "pricing", 2),
+        fire_draw(2**63 - 1, 0, "pricing", 1),
+    ]
+    assert base not in others
+
+
+def test_fire_draw_is_the_same_in_another_process() -> None:
+    """No per-process salt (str hash randomisation): xdist workers draw the same schedule."""
+
+    probe = (
+        "from pytest_agentchaos.model.schedule import fire_draw;"
+        "print([round(fire_draw(99, 2, 'agent-x', n), 12) for n in (1, 2, 3)])"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": salt},
+        ).stdout
+        for salt in ("1", "2")
+    }
+    assert outputs == {str([round(fire_draw(99, 2, "agent-x", n), 12) for n in (1, 2, 3)]) + "\n"}

@@ -1,72 +1,75 @@
-"""Contract suite of the SQLite event store (pytest_agentchaos.store.sqlite)."""
+"""The SQLite event store: the contract suite in two configurations, then what is SQLite's own
+(schema and migrations, refusing bad files, the write lock, concurrent writers)."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import sqlite3
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from store_contract import EVENTS, EventStoreContract, OpenStore, calls, fault, run_row
 
 from pytest_agentchaos.errors import StoreError
-from pytest_agentchaos.model.outcomes import FaultResult, Outcome
-from pytest_agentchaos.store.sqlite import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    EventStore,
-    RunRow,
-    events_of_kind,
-)
+from pytest_agentchaos.store import sqlite as sqlite_store
+from pytest_agentchaos.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, SCHEMA_VERSION
+from pytest_agentchaos.store.sqlite import EventStore, kind_query
 
-EXPECTED_TABLES = {"sessions", "runs", "events", "faults", "_agentchaos_migrations"}
+EXPECTED_TABLES = {"sessions", "runs", "event_log", "calls", "faults", "_agentchaos_migrations"}
 
 
-def run_row(run_id: str, *, session: str = "s1", nodeid: str = "t.py::t", rep: int = 0) -> RunRow:
-    return RunRow(
-        run_id=run_id,
-        session_id=session,
-        nodeid=nodeid,
-        seed=2**62 + 5,
-        repetition=rep,
-        condition="chaos",
-        outcome="passed",
-        started_ns=1_000,
-        ended_ns=5_000,
-        duration_s=4e-6,
-        worker="gw0",
-        strategies="retry",
+def open_file(path: Path) -> EventStore:
+    store = EventStore(path)
+    store.migrate()
+    return store
+
+
+def schema_001_file(path: Path) -> None:
+    """A file as the first release left it: only migration 001 applied."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(
+        f"CREATE TABLE {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
+    name, first = MIGRATIONS[0]
+    first(conn)
+    conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (?, '2026-01-01')", (name,))
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
 
 
-def fault(run_id: str, n: int, outcome: Outcome = Outcome.RECOVERED, **kw: Any) -> FaultResult:
-    values: dict[str, Any] = {
-        "fault_id": f"{run_id}#{n}",
-        "run_id": run_id,
-        "kind": "crash",
-        "target": "pricing",
-        "params": {"target": "pricing", "at_call": [1], "detail": {"note": "x"}},
-        "call_number": 1,
-        "injected_ns": 1_000 + n,
-        "detected_ns": 2_000 + n,
-        "recovered_ns": 4_000 + n,
-        "outcome": outcome,
-        "strategy": "retry",
-        "detected_by": "AgentCrashed in pricing",
-        "propagation": 2,
-    }
-    values.update(kw)
-    return FaultResult(**values)
+class TestNewFile(EventStoreContract):
+    @pytest.fixture
+    def open_store(self) -> OpenStore:
+        return open_file
+
+
+class TestFileMigratedFromSchema001(EventStoreContract):
+    @pytest.fixture
+    def open_store(self) -> OpenStore:
+        def open_migrated(path: Path) -> EventStore:
+            if not path.exists():
+                schema_001_file(path)
+            return open_file(path)
+
+        return open_migrated
+
+
+def sql(path: Path, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
 
 
 def tables(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    finally:
-        conn.close()
+    return {r[0] for r in sql(path, "SELECT name FROM sqlite_master WHERE type='table'")}
 
 
 # ------------------------------------------------------------------ schema
@@ -74,39 +77,133 @@ def test_open_migrates_a_new_file(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "e.db"
     with EventStore.open(path) as store:
         assert store.path == path
-        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        names = [r[0] for r in store.conn.execute("SELECT name FROM _agentchaos_migrations")]
-        assert names == [name for name, _ in MIGRATIONS]
+    assert sql(path, "PRAGMA journal_mode") == [("wal",)]
+    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    names = [r[0] for r in sql(path, f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY rowid")]
+    assert names == [name for name, _ in MIGRATIONS] == ["001_initial", "002_one_row_per_call"]
     assert tables(path) >= EXPECTED_TABLES
-    assert SCHEMA_VERSION == len(MIGRATIONS) >= 1
+    assert sql(path, "SELECT name FROM sqlite_master WHERE type = 'view'") == [("events",)]
 
 
 def test_schema_columns(tmp_path: Path) -> None:
-    with EventStore.open(tmp_path / "e.db") as store:
+    path = tmp_path / "e.db"
+    with EventStore.open(path):
+        pass
 
-        def columns(table: str) -> set[str]:
-            return {r[1] for r in store.conn.execute(f"PRAGMA table_info({table})")}
+    def columns(table: str) -> set[str]:
+        return {r[1] for r in sql(path, f"PRAGMA table_info({table})")}
 
-        assert {"run_id", "nodeid", "seed", "repetition", "condition", "outcome", "worker"} <= (
-            columns("runs")
-        )
-        assert {"started_ns", "ended_ns"} <= columns("runs")
-        assert {"run_id", "seq", "ts_ns", "agent", "kind", "fault_id", "payload"} <= columns(
-            "events"
-        )
-        assert {
-            "fault_id",
-            "run_id",
-            "kind",
-            "target",
-            "params",
-            "injected_ns",
-            "detected_ns",
-            "recovered_ns",
-            "outcome",
-            "strategy",
-        } <= columns("faults")
+    assert {"run_id", "nodeid", "seed", "repetition", "condition", "outcome", "worker"} <= (
+        columns("runs")
+    )
+    assert {"started_ns", "ended_ns", "run_key"} <= columns("runs")
+    event_columns = ["run_id", "seq", "ts_ns", "agent", "kind", "fault_id", "payload"]
+    assert [r[1] for r in sql(path, "PRAGMA table_info(events)")] == event_columns
+    assert [r[1] for r in sql(path, "PRAGMA table_info(event_log)")] == [
+        "run_key",
+        *event_columns[1:],
+    ]
+    assert columns("calls") == {
+        "run_key",
+        "seq",
+        "end_seq",
+        "agent",
+        "number",
+        "start_ns",
+        "end_ns",
+    }
+    assert {
+        "fault_id",
+        "run_id",
+        "kind",
+        "target",
+        "params",
+        "injected_ns",
+        "detected_ns",
+        "recovered_ns",
+        "outcome",
+        "strategy",
+    } <= columns("faults")
+
+
+def test_a_completed_call_is_one_row_and_the_events_view_shows_both(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    with EventStore.open(path) as store:
+        store.write_run(run_row("r1"), calls(3) + EVENTS, [])
+    assert sql(path, "SELECT count(*) FROM calls") == [(3 + 3,)]  # 3 + lead, pricing#2, twice
+    by_kind = dict(sql(path, "SELECT kind, count(*) FROM events GROUP BY kind"))
+    assert by_kind["call_start"] == 3 + 6
+    assert by_kind["call_end"] == 3 + 5
+    assert sql(path, "SELECT count(*) FROM events") == [(6 + len(EVENTS),)]
+    # what plain SQL sees of a call is what was recorded: payload text "1", both timestamps
+    assert sql(
+        path, "SELECT seq, ts_ns, kind, payload FROM events WHERE run_id='r1' ORDER BY seq LIMIT 2"
+    ) == [(0, 2, "call_start", "1"), (1, 3, "call_end", "1")]
+
+
+def test_migration_002_keeps_every_event_of_an_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    schema_001_file(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        "INSERT INTO runs (run_id, session_id, nodeid, seed, repetition, condition, outcome)"
+        " VALUES ('old', 's0', 't.py::old', 1, 0, 'chaos', 'passed')"
+    )
+    old_events = [
+        ("old", 0, 5, "a", "call_start", None, "1"),
+        ("old", 1, 6, "a", "fault_never_fired", None, '"chaos_crash()"'),
+        ("old", 2, 7, "a", "call_end", None, "1"),
+    ]
+    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", old_events)
+    conn.close()
+    with EventStore.open(path) as store:
+        assert [(e.seq, e.kind, e.payload) for e in store.events("old")] == [
+            (0, "call_start", "1"),
+            (1, "fault_never_fired", '"chaos_crash()"'),
+            (2, "call_end", "1"),
+        ]
+        store.write_run(run_row("new"), calls(2), [])
+        [found] = store.events_of_kind("fault_never_fired")
+        assert found.nodeid == "t.py::old"
+    assert sql(path, "SELECT run_id, run_key FROM runs ORDER BY run_key") == [
+        ("old", 1),
+        ("new", 2),
+    ]
+
+
+def test_reading_a_file_of_schema_001_migrates_it_first(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    schema_001_file(path)
+    with EventStore.read(path) as store:
+        assert store.events_of_kind("fault_never_fired") == []
+        assert store.runs() == []
+    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+@pytest.mark.parametrize("session", ["s1", None])
+def test_the_reports_look_up_reads_only_the_never_fired_index(
+    tmp_path: Path, session: str | None
+) -> None:
+    path = tmp_path / "e.db"
+    with EventStore.open(path):
+        pass
+    query, params = kind_query("fault_never_fired", session)
+    plan = " ".join(str(step) for step in sql(path, f"EXPLAIN QUERY PLAN {query}", params))
+    assert "idx_event_log_never_fired" in plan
+    assert "calls" not in plan
+
+
+def test_nothing_pending_opens_without_sqlite_utils(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    with EventStore.open(path):
+        pass
+    probe = (
+        "import sys; from pytest_agentchaos.store.sqlite import EventStore\n"
+        f"with EventStore.open({str(path)!r}) as s: assert s.migrate() == []\n"
+        "print(sorted(m for m in ('sqlite_utils', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
@@ -115,115 +212,51 @@ def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
     try:
         assert store.migrate() == [name for name, _ in MIGRATIONS]
         assert store.migrate() == []
-        store.write_run(run_row("r1"), [], [])
     finally:
         store.close()
-    with EventStore.open(path) as again:
-        assert again.migrate() == []
-        assert len(again.runs()) == 1
-        count = again.conn.execute("SELECT COUNT(*) FROM _agentchaos_migrations").fetchone()[0]
-        assert count == len(MIGRATIONS)
+    assert sql(path, f"SELECT count(*) FROM {MIGRATIONS_TABLE}") == [(len(MIGRATIONS),)]
 
 
-# ------------------------------------------------------------------ round trip
-EVENTS: list[tuple[int, str, str, str | None, Any]] = [
-    (10, "pricing", "call_start", None, 1),
-    (11, "pricing", "fault_injected", "r1#1", {"kind": "crash", "call": 1, "params": {}}),
-    (12, "pricing", "fault_detected", "r1#1", "AgentCrashed in pricing"),
-    (13, "pricing", "corruption_received", "r1#1", "offer.price"),
-    (14, "pricing", "note", None, [1, 2.5, None, True, "x"]),
-    (15, "pricing", "call_end", None, None),
-    (16, "pricing", "big", None, 2**62),
-    (17, "pricing", "text", None, 'quote " and ünïcode'),
-    (18, "pricing", "flag", None, False),
-]
+# ------------------------------------------------------------------ the write lock
+def _hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    held.set()
+    time.sleep(seconds)
+    conn.execute("COMMIT")
+    conn.close()
 
 
-def test_write_run_and_read_back(tmp_path: Path) -> None:
-    faults = [fault("r1", 1), fault("r1", 2, Outcome.SILENT, detected_ns=None, recovered_ns=None)]
-    with EventStore.open(tmp_path / "e.db") as store:
-        store.start_session("s1", 1234, ["--chaos", "-x"], "0.1.0", 2)
-        store.write_run(run_row("r1"), EVENTS, faults)
-        store.end_session("s1", 0)
-
-        [session] = store.sessions()
-        assert session["seed"] == 1234
-        assert json.loads(session["args"]) == ["--chaos", "-x"]
-        assert session["exitstatus"] == 0
-        assert session["ended_at"] is not None
-        assert store.latest_session() == "s1"
-
-        [run] = store.runs()
-        expected = run_row("r1")
-        for name in ("run_id", "session_id", "nodeid", "seed", "repetition", "condition"):
-            assert run[name] == getattr(expected, name)
-        assert run["outcome"] == "passed"
-        assert run["started_ns"] == 1_000
-        assert run["ended_ns"] == 5_000
-        assert run["worker"] == "gw0"
-        assert run["strategies"] == "retry"
-        assert run["started_at"]
-        assert store.runs("s1") == [run]
-        assert store.runs("other") == []
-
-        assert store.faults() == faults
-        assert store.faults("s1") == faults
-        assert store.faults("other") == []
-        row = store.conn.execute(
-            "SELECT mttr_s, mttd_s FROM faults WHERE fault_id='r1#1'"
-        ).fetchone()
-        assert row == (pytest.approx(faults[0].mttr_s), pytest.approx(faults[0].mttd_s))
-
-        events = store.events("r1")
-        assert [e["seq"] for e in events] == list(range(len(EVENTS)))
-        for stored, (ts, agent, kind, fid, payload) in zip(events, EVENTS, strict=True):
-            assert (stored["ts_ns"], stored["agent"], stored["kind"], stored["fault_id"]) == (
-                ts,
-                agent,
-                kind,
-                fid,
-            )
-            if payload is None:
-                assert stored["payload"] is None
-            else:
-                assert isinstance(stored["payload"], str)
-                assert json.loads(stored["payload"]) == payload
-        assert store.events("missing") == []
-
-        detected = events_of_kind(store, "fault_detected", "s1")
-        assert [(e["nodeid"], e["seq"]) for e in detected] == [("t.py::t", 2)]
-        assert events_of_kind(store, "fault_detected", None) == detected
-        assert events_of_kind(store, "fault_detected", "other") == []
-
-
-def test_runs_are_ordered_and_filtered_by_session(tmp_path: Path) -> None:
-    with EventStore.open(tmp_path / "e.db") as store:
-        store.write_run(run_row("b1", nodeid="b", session="s2"), [], [fault("b1", 1)])
-        store.write_run(run_row("a2", nodeid="a", rep=1, session="s1"), [], [])
-        store.write_run(run_row("a1", nodeid="a", rep=0, session="s1"), [], [fault("a1", 1)])
-        assert [r["run_id"] for r in store.runs()] == ["a1", "a2", "b1"]
-        assert [r["run_id"] for r in store.runs("s1")] == ["a1", "a2"]
-        assert [f.fault_id for f in store.faults("s2")] == ["b1#1"]
-
-
-def test_failed_write_rolls_back_whole_run(tmp_path: Path) -> None:
-    with EventStore.open(tmp_path / "e.db") as store:
-        store.write_run(run_row("r1"), EVENTS, [fault("r1", 1)])
-        with pytest.raises(sqlite3.IntegrityError):
-            # the run row is new but the fault id is taken: nothing of r2 may stay behind
-            store.write_run(run_row("r2"), EVENTS, [fault("r1", 1)])
-        assert [r["run_id"] for r in store.runs()] == ["r1"]
-        assert store.events("r2") == []
-        assert not store.conn.in_transaction
-
-
-def test_reopen_keeps_data(tmp_path: Path) -> None:
+def test_a_writer_waits_for_the_lock_and_counts_the_wait(tmp_path: Path) -> None:
     path = tmp_path / "e.db"
     with EventStore.open(path) as store:
-        store.write_run(run_row("r1"), EVENTS, [fault("r1", 1)])
+        held = threading.Event()
+        holder = threading.Thread(target=_hold_write_lock, args=(path, 0.2, held))
+        holder.start()
+        held.wait(5)
+        store.write_run(run_row("r1"), calls(2), [])
+        holder.join()
+        assert store.stats.max_lock_wait_ns >= 0.1e9
+        assert store.stats.lock_wait_ns >= store.stats.max_lock_wait_ns
+        assert [r.run_id for r in store.runs()] == ["r1"]
+
+
+def test_a_lock_held_too_long_is_an_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "e.db"
+    monkeypatch.setattr(sqlite_store, "LOCK_TIMEOUT_S", 0.05)
     with EventStore.open(path) as store:
-        assert len(store.events("r1")) == len(EVENTS)
-        assert store.faults()[0].fault_id == "r1#1"
+        held = threading.Event()
+        holder = threading.Thread(target=_hold_write_lock, args=(path, 0.5, held))
+        holder.start()
+        held.wait(5)
+        with pytest.raises(StoreError, match="held the write lock") as info:
+            store.write_run(run_row("r1"), [], [])
+        holder.join()
+        assert str(path) in str(info.value)
+        store.write_run(run_row("r2"), [], [])
+        assert [r.run_id for r in store.runs()] == ["r2"]
 
 
 # ------------------------------------------------------------------ refusing bad files
@@ -310,6 +343,6 @@ def test_four_processes_write_concurrently(tmp_path: Path, premigrated: bool) ->
     assert [p.exitcode for p in processes] == [0] * WRITERS
     with EventStore.open(path) as store:
         assert len(store.runs()) == WRITERS * RUNS_PER_WRITER
-        count = store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        assert count == WRITERS * RUNS_PER_WRITER * EVENTS_PER_RUN
         assert len(store.faults()) == WRITERS * RUNS_PER_WRITER
+    count = sql(path, "SELECT COUNT(*) FROM events")[0][0]
+    assert count == WRITERS * RUNS_PER_WRITER * EVENTS_PER_RUN

@@ -9,7 +9,6 @@ import them from this module.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -39,7 +38,7 @@ from pytest_agentchaos.report.render import (
 )
 from pytest_agentchaos.report.stats import summarize, wilson_interval
 from pytest_agentchaos.report.sweep import build_sweep
-from pytest_agentchaos.store.sqlite import EventStore, events_of_kind
+from pytest_agentchaos.store.base import BaseEventStore
 
 __all__ = [
     "HEADERS",
@@ -132,12 +131,12 @@ def reproduce_command(nodeid: str, seed: int | None, extra_args: Sequence[str] =
 
 
 def build_report(
-    store: EventStore, session_id: str | None, seed: int | None, extra_args: Sequence[str] = ()
+    store: BaseEventStore, session_id: str | None, seed: int | None, extra_args: Sequence[str] = ()
 ) -> Report:
     """Everything the store holds about a session (every session when ``None``)."""
     runs = store.runs(session_id)
     faults = store.faults(session_id)
-    strategy_of_run = {run["run_id"]: run["strategies"] for run in runs}
+    strategy_of_run = {run.run_id: run.strategies for run in runs}
     groups: dict[tuple[str, str, str], list[FaultResult]] = defaultdict(list)
     by_run: dict[str, list[FaultResult]] = defaultdict(list)
     for fault in faults:
@@ -145,10 +144,10 @@ def build_report(
         by_run[fault.run_id].append(fault)
     tests = [
         TestEntry(
-            nodeid=run["nodeid"],
-            seed=run["seed"],
-            repetition=run["repetition"],
-            outcome=run["outcome"],
+            nodeid=run.nodeid,
+            seed=run.seed,
+            repetition=run.repetition,
+            outcome=run.outcome,
             faults=[
                 TestFault(
                     kind=f.kind,
@@ -157,22 +156,21 @@ def build_report(
                     mttr_s=f.mttr_s,
                     strategy=f.strategy,
                 )
-                for f in by_run[run["run_id"]]
+                for f in by_run[run.run_id]
             ],
-            reproduce=reproduce_command(run["nodeid"], seed, extra_args),
+            reproduce=reproduce_command(run.nodeid, seed, extra_args),
         )
         for run in runs
     ]
     graphs = _graphs_by_run(store, session_id)
     warnings = [
-        f"{row['nodeid']}: {json.loads(row['payload'])} never fired{graphs.get(row['run_id'], '')}"
-        for row in events_of_kind(store, "fault_never_fired", session_id)
+        f"{found.nodeid}: {found.event.value} never fired{graphs.get(found.event.run_id, '')}"
+        for found in store.events_of_kind("fault_never_fired", session_id)
     ]
     warnings += [  # once per reason: a graph without a checkpointer is named once
         f"{payload['strategy']} strategy declined: {payload['reason']}"
         for payload in (
-            json.loads(row["payload"])
-            for row in events_of_kind(store, "strategy_declined", session_id)
+            found.event.value for found in store.events_of_kind("strategy_declined", session_id)
         )
     ]
     return Report(
@@ -186,10 +184,12 @@ def build_report(
     )
 
 
-def _graphs_by_run(store: EventStore, session_id: str | None) -> dict[str, str]:
+def _graphs_by_run(store: BaseEventStore, session_id: str | None) -> dict[str, str]:
     """Per run, the nodes of the LangGraph graphs it ran, for "never fired" warnings."""
     named: dict[str, list[str]] = defaultdict(list)
-    for row in events_of_kind(store, "graph_instrumented", session_id):
-        graph = json.loads(row["payload"])
-        named[row["run_id"]].append(f"graph {graph['graph']!r} has {', '.join(graph['agents'])}")
+    for found in store.events_of_kind("graph_instrumented", session_id):
+        graph = found.event.value
+        named[found.event.run_id].append(
+            f"graph {graph['graph']!r} has {', '.join(graph['agents'])}"
+        )
     return {run_id: f" ({'; '.join(graphs)})" for run_id, graphs in named.items()}

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 # Only the table's shape: this module loads no langgraph.
 from pytest_agentchaos.integrations.langgraph.sweep import TABLE_HEADERS, table_row
 from pytest_agentchaos.report.model import SweepRow
-from pytest_agentchaos.store.sqlite import EventStore, events_of_kind
+from pytest_agentchaos.store.base import BaseEventStore
 
 __all__ = ["SweepRow", "build_sweep", "render_sweep"]
 
 
-def build_sweep(store: EventStore, session_id: str | None) -> list[SweepRow]:
+def build_sweep(store: BaseEventStore, session_id: str | None) -> list[SweepRow]:
     rows = []
-    for row in events_of_kind(store, "sweep_point", session_id):
-        point = json.loads(row["payload"])
+    for found in store.events_of_kind("sweep_point", session_id):
+        point = found.event.value
         fields = {name: point.get(name) for name in SweepRow.model_fields if name != "nodeid"}
-        rows.append(SweepRow(nodeid=row["nodeid"], **fields))
+        rows.append(SweepRow(nodeid=found.nodeid, **fields))
     return rows
 
 
