@@ -1,0 +1,24 @@
+"""Product listing: writes each product's title, description and keywords."""
+
+from __future__ import annotations
+
+from ecommerce_swarm.agents.base import Agent
+from ecommerce_swarm.invariants import InvariantViolation
+from ecommerce_swarm.models import Listing, Product
+
+
+class ListingAgent(Agent):
+    name = "listing"
+    task = "write_listing"
+    input_model = Product
+    output_model = Listing
+
+    def produce(self, item: Product) -> Listing:
+        inputs = {**item.model_dump(mode="json"), "complexity": self.complexity}
+        return Listing.model_validate(self.ask("listing", inputs))
+
+    def check(self, output: Listing, item: Product) -> None:
+        if output.sku != item.sku or item.name not in output.title:
+            raise InvariantViolation(
+                "listing_product", f"{item.sku}: listing {output.sku} titled {output.title!r}"
+            )

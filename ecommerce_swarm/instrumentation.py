@@ -1,0 +1,28 @@
+"""The one place where the swarm meets the chaos plugin; the agents never do.
+
+``node_wrapper`` makes each node of the lead's graph an agent named after it (inventory, which
+reserves stock, a side-effecting one); ``instrument_models`` makes each agent's offline model an
+agent named ``<agent>.llm``, the target of LLM faults (an endpoint model's client is instrumented
+at its HTTP transport instead). Outside a chaos run both are no-ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ecommerce_swarm.llm import OfflineModel
+from pytest_agentchaos import agent, wrap
+
+#: Nodes that write somewhere outside their return value: run at most once per key.
+SIDE_EFFECTS = ("inventory",)
+
+
+def node_wrapper(name: str, node: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return agent(name, side_effect=name in SIDE_EFFECTS)(node)
+
+
+def instrument_models(agents: Mapping[str, Any]) -> None:
+    for name, member in agents.items():
+        if isinstance(member.model, OfflineModel):
+            wrap(member, f"{name}.llm", attribute="ask")
