@@ -3,7 +3,8 @@
 ``node_wrapper`` makes each node of the lead's graph an agent named after it (inventory, which
 reserves stock, a side-effecting one); ``instrument_models`` makes each agent's offline model an
 agent named ``<agent>.llm``, the target of LLM faults (an endpoint model's client is instrumented
-at its HTTP transport instead). Outside a chaos run both are no-ops.
+at its HTTP transport instead), and reports each answer an agent refuses to the chaos run as a
+detection. Outside a chaos run all of it is a no-op.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ecommerce_swarm.llm import OfflineModel
-from pytest_agentchaos import agent, wrap
+from pytest_agentchaos import agent, current_run, wrap
 
 #: Nodes that write somewhere outside their return value: run at most once per key.
 SIDE_EFFECTS = ("inventory",)
@@ -26,3 +27,12 @@ def instrument_models(agents: Mapping[str, Any]) -> None:
     for name, member in agents.items():
         if isinstance(member.model, OfflineModel):
             wrap(member, f"{name}.llm", attribute="ask")
+        member.rejection_observers.append(_report_rejection)
+
+
+def _report_rejection(agent_name: str, reason: str) -> None:
+    """An agent refused its model's answer: in a chaos run, that detects what the model got
+    wrong (the agent then asks again, which is the recovery)."""
+    run = current_run()
+    if run is not None:
+        run.detect(f"{agent_name} refused its model's answer: {reason}", target=f"{agent_name}.llm")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ecommerce_swarm.agents import AGENT_TYPES, Agent
@@ -38,6 +38,7 @@ class SwarmResult:
     scenario: str
     seed: int
     state: dict[str, Any]
+    swarm: Swarm | None = field(default=None, compare=False, repr=False)
 
     @property
     def log(self) -> list[str]:
@@ -64,7 +65,7 @@ class Swarm:
         seed: int = 0,
         db: str = ":memory:",
         retries: int = 2,
-        timeout: float = 0.5,
+        timeout: float = 0.1,
         model: LanguageModel | None = None,
         embedder_kind: str | Embedder = "lexical",
         bus: MessageBus | None = None,
@@ -132,12 +133,12 @@ class Swarm:
         state = self.graph.invoke(
             self.initial_state(products), self.config(thread), durability="sync"
         )
-        return SwarmResult(self.scenario.name, self.seed, dict(state))
+        return SwarmResult(self.scenario.name, self.seed, dict(state), self)
 
     def resume(self, *, thread: str = "run") -> SwarmResult:
         """Continue a thread that failed, from its last checkpoint."""
         state = self.graph.invoke(None, self.config(thread), durability="sync")
-        return SwarmResult(self.scenario.name, self.seed, dict(state))
+        return SwarmResult(self.scenario.name, self.seed, dict(state), self)
 
     def close(self) -> None:
         if self._own_bus:

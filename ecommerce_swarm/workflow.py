@@ -120,11 +120,13 @@ class Lead:
         return {"products": accepted, "rejected": rejected, "log": [line]}
 
     def listing(self, state: SwarmState) -> SwarmState:
+        _require(state, "products")
         listings = self.handoff("listing", state["products"])
         by_sku = {o.sku: o.model_dump(mode="json") for o in listings}  # type: ignore[attr-defined]
         return {"listings": by_sku, "log": [f"listing    wrote {len(by_sku)} listings"]}
 
     def pricing(self, state: SwarmState) -> SwarmState:
+        _require(state, "products")
         quotes = self.handoff("pricing", state["products"])
         prices = {q.sku: q.model_dump(mode="json") for q in quotes}  # type: ignore[attr-defined]
         values = [p["price"] for p in prices.values()]
@@ -134,6 +136,7 @@ class Lead:
         return {"prices": prices, "log": [line]}
 
     def inventory(self, state: SwarmState) -> SwarmState:
+        _require(state, "products")
         items = [{"product": p, "demand": state["demand"]} for p in state["products"]]
         records = [r.model_dump(mode="json") for r in self.handoff("inventory", items)]
         reserved = sum(r["reserved"] for r in records)
@@ -144,6 +147,7 @@ class Lead:
         return {"stock": {r["sku"]: r for r in records}, "log": [line]}
 
     def marketing(self, state: SwarmState) -> SwarmState:
+        _require(state, "listings", "prices", "stock")
         items = [
             {
                 "listing": state["listings"][s],
@@ -159,6 +163,7 @@ class Lead:
         return {"campaigns": {c["sku"]: c for c in campaigns}, "log": [line]}
 
     def feedback(self, state: SwarmState) -> SwarmState:
+        _require(state, "listings")
         wanted = state["wanted_reviews"]
         items = [{"listing": state["listings"][s], "wanted": wanted} for s in _skus(state)]
         batches = [b.model_dump(mode="json") for b in self.handoff("feedback", items)]
@@ -168,6 +173,7 @@ class Lead:
         return {"reviews": {b["sku"]: b["reviews"] for b in batches}, "log": [line]}
 
     def analytics(self, state: SwarmState) -> SwarmState:
+        _require(state, "prices", "stock")
         reviews = state.get("reviews", {})
         items = [
             {"price": state["prices"][s], "stock": state["stock"][s], "reviews": reviews.get(s, [])}
@@ -178,6 +184,7 @@ class Lead:
         return {"report": report, "log": [line]}
 
     def publish(self, state: SwarmState) -> SwarmState:
+        _require(state, "products")
         campaigns = state.get("campaigns")
         published = [
             sku
@@ -189,6 +196,24 @@ class Lead:
         shown = ", ".join(published[:5]) + (" ..." if len(published) > 5 else "")
         line = f"publish    {len(published)} products published: {shown or 'none'}"
         return {"published": published, "log": [line]}
+
+
+#: state key -> the step that writes it, for saying which step left a gap.
+_WRITTEN_BY = {
+    "products": "intake",
+    "listings": "listing",
+    "prices": "pricing",
+    "stock": "inventory",
+}
+
+
+def _require(state: SwarmState, *keys: str) -> None:
+    """Fail the step when an earlier one left its output out (a skipped step, a lost update)."""
+    for key in keys:
+        if key not in state:
+            raise HandoffFailed(
+                f"no {key} in the workflow state: the {_WRITTEN_BY[key]} step produced nothing"
+            )
 
 
 def _skus(state: SwarmState) -> list[str]:

@@ -12,7 +12,7 @@ graph, the wrapped or instrumented model client).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -42,10 +42,18 @@ class Agent:
     input_model: ClassVar[type[BaseModel]]
     output_model: ClassVar[type[BaseModel]]
 
+    #: How many times an agent asks its model for one item before it gives up on the task.
+    max_asks: ClassVar[int] = 3
+
     def __init__(self, model: LanguageModel, saver: BaseCheckpointSaver[Any], complexity: str):
         self.model = model
         self.complexity = complexity
+        #: Called with (agent, reason) whenever the agent refuses a model's answer: an
+        #: observability hook (logging, metrics, a chaos run's detector).
+        self.rejection_observers: list[Callable[[str, str], None]] = []
         self.tasks_handled = 0
+        # An idempotent receiver: a redelivered task gets the first answer, not a second run.
+        self._answered: dict[str, Message] = {}
         self.graph = self._build(saver)
 
     # ------------------------------------------------------------------- the graph
@@ -90,7 +98,26 @@ class Agent:
         return [self.produce(item) for item in items]
 
     def produce(self, item: Any) -> BaseModel:
+        """The checked output for one item: the model's answer, re-asked when it fails."""
+        task, inputs = self.prompt(item)
+        problem = ""
+        for _ in range(self.max_asks):
+            try:
+                output = self.parse(self.ask(task, inputs), item)
+                self.check(output, item)
+                return output
+            except ValueError as error:  # pydantic's ValidationError and InvariantViolation
+                problem = _describe(error)
+                for observe in self.rejection_observers:
+                    observe(self.name, problem)
+        raise TaskRejected(f"no valid answer in {self.max_asks} asks; last: {problem}")
+
+    def prompt(self, item: Any) -> tuple[str, JSONObject]:
+        """The model task and inputs for one item."""
         raise NotImplementedError
+
+    def parse(self, answer: JSONObject, item: Any) -> BaseModel:
+        return self.output_model.model_validate(answer)
 
     def check_all(self, outputs: Sequence[Any], items: Sequence[Any]) -> None:
         for output, item in zip(outputs, items, strict=True):
@@ -130,6 +157,9 @@ class Agent:
                 task=self.task,
                 parameters={"reason": "parameters.items must be a list"},
             )
+        seen = self._answered.get(message.header.message_id)
+        if seen is not None:
+            return seen
         self.tasks_handled += 1
         config = {"configurable": {"thread_id": f"{self.name}:{message.header.message_id}"}}
         state = self.graph.invoke({"items": items, "error": None}, config, durability="exit")
@@ -137,9 +167,11 @@ class Agent:
             return message.reply(
                 MessageType.TASK_FAIL, task=self.task, parameters={"reason": state["error"]}
             )
-        return message.reply(
+        reply = message.reply(
             MessageType.TASK_COMPLETE, task=self.task, parameters={"outputs": state["outputs"]}
         )
+        self._answered[message.header.message_id] = reply
+        return reply
 
 
 def _next_unless_failed(step: str) -> Any:

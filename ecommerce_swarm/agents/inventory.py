@@ -21,6 +21,10 @@ class InventoryAgent(Agent):
         #: Every reservation ever made, in order: a repeated sync shows here twice.
         self.ledger: list[tuple[str, int]] = []
 
+    def ledger_units(self) -> int:
+        """Units reserved over every reservation made (a double reservation counts twice)."""
+        return sum(units for _, units in self.ledger)
+
     def produce(self, item: StockRequest) -> StockRecord:
         on_hand = item.product.stock
         reserved = min(item.demand, on_hand)

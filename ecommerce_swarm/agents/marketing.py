@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ecommerce_swarm.agents.base import Agent
 from ecommerce_swarm.invariants import check_campaign
+from ecommerce_swarm.llm import JSONObject
 from ecommerce_swarm.models import Campaign, MarketingBrief
 
 
@@ -14,14 +15,17 @@ class MarketingAgent(Agent):
     input_model = MarketingBrief
     output_model = Campaign
 
-    def produce(self, item: MarketingBrief) -> Campaign:
-        inputs = {
-            "sku": item.listing.sku,
-            "title": item.listing.title,
-            "description": item.listing.description,
+    def prompt(self, item: MarketingBrief) -> tuple[str, JSONObject]:
+        listing = item.listing
+        return "marketing", {
+            "sku": listing.sku,
+            "title": listing.title,
+            "description": listing.description,
             "price": item.price.price,
         }
-        answer = self.ask("marketing", inputs)
+
+    def parse(self, answer: JSONObject, item: MarketingBrief) -> Campaign:
+        # Whether a campaign runs is inventory's call, never the model's.
         return Campaign.model_validate({**answer, "active": item.stock.available > 0})
 
     def check(self, output: Campaign, item: MarketingBrief) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ecommerce_swarm.agents.base import Agent
 from ecommerce_swarm.invariants import check_price
+from ecommerce_swarm.llm import JSONObject
 from ecommerce_swarm.models import Price, Product
 
 
@@ -13,9 +14,8 @@ class PricingAgent(Agent):
     input_model = Product
     output_model = Price
 
-    def produce(self, item: Product) -> Price:
-        inputs = {"sku": item.sku, "cost": item.cost, "category": item.category}
-        return Price.model_validate(self.ask("pricing", inputs))
+    def prompt(self, item: Product) -> tuple[str, JSONObject]:
+        return "pricing", {"sku": item.sku, "cost": item.cost, "category": item.category}
 
     def check(self, output: Price, item: Product) -> None:
         check_price(output, item)
