@@ -111,9 +111,11 @@ class Swarm:
         return self.agreements[name]
 
     # -------------------------------------------------------------------- running
-    def products(self) -> list[JSON]:
+    def products(self, seed: int | None = None) -> list[JSON]:
+        """The scenario's seeded catalog (of another ``seed`` than the swarm's, when given)."""
         params = self.scenario.parameters
-        catalog = make_products(params.category, params.volume, self.seed, params.stock_level)
+        seed = self.seed if seed is None else seed
+        catalog = make_products(params.category, params.volume, seed, params.stock_level)
         return [product.model_dump(mode="json") for product in catalog]
 
     def initial_state(self, products: Sequence[Any] | None = None) -> SwarmState:
