@@ -368,8 +368,8 @@ def test_scenario_faults_fire_under_chaos(pytester: pytest.Pytester) -> None:
         ("--chaos-max-mttr=soon", ["--chaos-max-mttr", "'soon'", "seconds"]),
         ("--chaos-deadline=0", ["--chaos-deadline", "'0'", "> 0"]),
         ("--chaos-strategy=nonexistent", ["'nonexistent'", "retry"]),
-        ("--chaos-strategy=checkpoint", ["'checkpoint'", "planned", "retry"]),
-        ("--chaos-strategy=retry,checkpoint", ["'checkpoint'", "planned"]),
+        ("--chaos-strategy=replay", ["'replay'", "planned", "retry"]),
+        ("--chaos-strategy=retry,replay", ["'replay'", "planned"]),
     ],
 )
 def test_bad_option_is_a_usage_error(

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from pytest_agentchaos.errors import (
-    AgentCrashed,
     AgentHung,
     AgentLooping,
     AgentRefused,
@@ -34,6 +33,7 @@ from pytest_agentchaos.model.faults import (
     RefusalFault,
     SkipStepFault,
     TokenLimitFault,
+    crash_error_type,
 )
 from pytest_agentchaos.model.records import Firing
 
@@ -80,7 +80,7 @@ def prepare(
         elif prelude.error is not None or prelude.skip:
             continue
         elif isinstance(spec, CrashFault) and spec.when == "before":
-            prelude.error = AgentCrashed(
+            prelude.error = crash_error_type(spec.error)(
                 f"chaos: agent {firing.target!r} crashed before call {firing.call_number}",
                 agent=firing.target,
                 fault_id=firing.fault_id,
@@ -132,7 +132,7 @@ def apply_after(run: ChaosRun, plan: list[Firing], result: Any) -> Any:
     for firing in plan:
         spec = firing.spec
         if isinstance(spec, CrashFault) and spec.when == "after":
-            raise AgentCrashed(
+            raise crash_error_type(spec.error)(
                 f"chaos: agent {firing.target!r} crashed after call {firing.call_number} ran",
                 agent=firing.target,
                 fault_id=firing.fault_id,

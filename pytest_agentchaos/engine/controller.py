@@ -6,6 +6,7 @@ so a test written for chaos also passes as a steady-state test.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -145,6 +146,14 @@ class ChaosController:
         if silent:
             listed = ", ".join(f"{f.kind} at {f.target!r}" for f in silent)
             self._fail(f"{len(silent)} corrupted value(s) went through undetected: {listed}")
+
+    def assert_parity(self, graph: Any, input: Any, config: Any) -> None:
+        """A LangGraph thread (``config``) ended in the state of the fault-free run of
+        ``input`` (run on a fresh thread with chaos suspended); names the first differing key.
+        """
+        # By name: the engine layer does not depend on the LangGraph integration above it.
+        parity = import_module("pytest_agentchaos.integrations.langgraph.parity")
+        parity.assert_parity(graph, input, config, reproduce=self.reproduce)
 
     def _fail(self, message: str) -> None:
         hint = f"\nreproduce: {self.reproduce}" if self.reproduce else ""

@@ -73,6 +73,7 @@ def agent(
         )
         functools.update_wrapper(wrapper, fn)
         wrapper.__agentchaos_agent__ = agent_name  # type: ignore[attr-defined]
+        wrapper.__agentchaos_side_effect__ = side_effect  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate

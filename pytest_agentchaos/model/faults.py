@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
+import importlib
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pytest_agentchaos.errors import ChaosConfigError
+from pytest_agentchaos.errors import AgentCrashed, ChaosConfigError
 from pytest_agentchaos.model.kinds import FAULT_KINDS, KINDS, Effect, Site, kinds_acting_on
 
 
@@ -77,6 +79,16 @@ class FaultSpec(BaseModel):
 class CrashFault(FaultSpec):
     kind: Literal["crash"] = "crash"
     when: Literal["before", "after"] = "before"
+    # The class raised, because a caller's own retry decides by type (LangGraph's RetryPolicy
+    # retries ConnectionError by default, and no ValueError): a builtin name or a dotted path.
+    error: str | None = None
+
+    @field_validator("error")
+    @classmethod
+    def _exception_class(cls, value: str | None) -> str | None:
+        if value is not None:
+            crash_error_type(value)
+        return value
 
 
 class HangFault(FaultSpec):
@@ -219,6 +231,34 @@ if tuple(FAULT_MODELS) != FAULT_KINDS:  # pragma: no cover - a model without a d
 AGENT_CALL_KINDS = kinds_acting_on(Site.AGENT_CALL)
 
 
+@functools.cache
+def crash_error_type(name: str | None) -> type[AgentCrashed]:
+    """The class a ``crash`` raises: ``AgentCrashed``, or a subclass of it and of ``name``.
+
+    Still an :class:`AgentCrashed` (so the run knows it injected it), and an instance of the
+    chosen class (so the system's own ``except`` and retry rules see that type).
+    """
+    if name is None:
+        return AgentCrashed
+    chosen = _exception_class(name)
+    try:
+        return type(f"Injected{chosen.__name__}", (AgentCrashed, chosen), {})
+    except TypeError as error:
+        raise ValueError(f"{name!r} cannot be raised as an injected crash ({error})") from None
+
+
+def _exception_class(name: str) -> type[BaseException]:
+    module_name, _, attribute = name.rpartition(".")
+    try:
+        owner = importlib.import_module(module_name or "builtins")
+    except ImportError:
+        owner = None
+    found = getattr(owner, attribute, None) if attribute.isidentifier() else None
+    if not (isinstance(found, type) and issubclass(found, Exception)):
+        raise ValueError(f"{name!r} is not an exception class (a builtin or a dotted path)")
+    return found
+
+
 def _glob(pattern: str, name: str) -> bool:
     return pattern == "*" or pattern == name or fnmatch.fnmatchcase(name, pattern)
 
@@ -261,6 +301,8 @@ _ALLOWED = {
     "keep": "a fraction of the output to keep, between 0 and 1 (exclusive)",
     "status": "an HTTP status from 400 to 599",
     "copies": "a whole number >= 1",
+    "error": "an exception class: a builtin name such as 'ConnectionError' or a dotted path "
+    "such as 'httpx.ConnectError'",
 }
 
 

@@ -30,7 +30,11 @@ from pytest_agentchaos.store.sqlite import EventStore
 from pytest_agentchaos.strategies.registry import has_hookimpls
 
 # Loaded with this plugin: pytest registers them whenever it registers this module.
-pytest_plugins = ["pytest_agentchaos.plugin.bus", "pytest_agentchaos.plugin.openai"]
+pytest_plugins = [
+    "pytest_agentchaos.plugin.bus",
+    "pytest_agentchaos.plugin.openai",
+    "pytest_agentchaos.plugin.langgraph",
+]
 
 SESSION_KEY = pytest.StashKey[ChaosSession]()
 FAULTS_KEY = pytest.StashKey[tuple[tuple[FaultSpec, ...], dict[str, Any]]]()

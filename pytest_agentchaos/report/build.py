@@ -186,9 +186,17 @@ def build_report(
         )
         for run in runs
     ]
+    graphs = _graphs_by_run(store, session_id)
     warnings = [
-        f"{row['nodeid']}: {json.loads(row['payload'])} never fired"
+        f"{row['nodeid']}: {json.loads(row['payload'])} never fired{graphs.get(row['run_id'], '')}"
         for row in events_of_kind(store, "fault_never_fired", session_id)
+    ]
+    warnings += [  # once per reason: a graph without a checkpointer is named once
+        f"{payload['strategy']} strategy declined: {payload['reason']}"
+        for payload in (
+            json.loads(row["payload"])
+            for row in events_of_kind(store, "strategy_declined", session_id)
+        )
     ]
     return Report(
         seed=seed,
@@ -198,6 +206,15 @@ def build_report(
         tests=tests,
         warnings=sorted(set(warnings)),
     )
+
+
+def _graphs_by_run(store: EventStore, session_id: str | None) -> dict[str, str]:
+    """Per run, the nodes of the LangGraph graphs it ran, for "never fired" warnings."""
+    named: dict[str, list[str]] = defaultdict(list)
+    for row in events_of_kind(store, "graph_instrumented", session_id):
+        graph = json.loads(row["payload"])
+        named[row["run_id"]].append(f"graph {graph['graph']!r} has {', '.join(graph['agents'])}")
+    return {run_id: f" ({'; '.join(graphs)})" for run_id, graphs in named.items()}
 
 
 # ---------------------------------------------------------------------------- rendering

@@ -13,7 +13,6 @@ from pytest_agentchaos.errors import ChaosConfigError
 
 #: Strategies that DESIGN.md names and later releases bring; named in errors so users know.
 PLANNED_STRATEGIES = (
-    "checkpoint",
     "replay",
     "peer",
     "llm",
@@ -39,11 +38,12 @@ class StrategyRegistry:
     """Registered strategy plugins, asked in configured order to recover a failure."""
 
     def __init__(self, *, entry_points: bool = True) -> None:
-        from pytest_agentchaos.strategies import retry
+        from pytest_agentchaos.strategies import checkpoint, retry
 
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.pm.register(retry, name="agentchaos.strategies.retry")
+        self.pm.register(checkpoint, name="agentchaos.strategies.checkpoint")
         if entry_points:
             self.pm.load_setuptools_entrypoints(hookspecs.PROJECT)
 

@@ -1,0 +1,300 @@
+"""instrument(): every node and router of a real LangGraph graph is an agent, and each fault
+kind acts on a node with LangGraph's meaning (an update, a route, a RetryPolicy, a timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.errors import NodeTimeoutError
+from langgraph.graph import StateGraph
+from langgraph.types import RetryPolicy
+from langgraph_graphs import (
+    async_graph,
+    chaos,
+    checkout,
+    handoff_graph,
+    nested_graph,
+    started,
+    thread,
+)
+
+from pytest_agentchaos import agent
+from pytest_agentchaos.errors import AgentCrashed, AgentLooping, ChaosConfigError
+from pytest_agentchaos.integrations.langgraph import instrument, is_instrumented
+from pytest_agentchaos.model.outcomes import Outcome
+
+REFERENCE = checkout.build().compile().invoke(checkout.ORDER)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gateway() -> None:
+    checkout.GATEWAY.charges.clear()
+
+
+def test_importing_the_integration_loads_no_langgraph() -> None:
+    code = (
+        "import sys, pytest_agentchaos, pytest_agentchaos.integrations.langgraph;"
+        "import pytest_agentchaos.strategies.checkpoint;"
+        "print(sorted(m for m in sys.modules if m.startswith('langgraph')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("thing", [object(), "graph", checkout.build])
+def test_instrument_of_something_else_is_a_type_error_naming_the_type(thing: Any) -> None:
+    with pytest.raises(TypeError, match="StateGraph or a compiled graph, got") as raised:
+        instrument(thing)
+    assert type(thing).__qualname__ in str(raised.value)
+
+
+def test_side_effects_naming_no_node_is_an_error_listing_the_nodes() -> None:
+    with pytest.raises(ChaosConfigError, match="'charge'") as raised:
+        instrument(checkout.build(), side_effects=["charge"])
+    assert "charge_card" in str(raised.value)
+    assert "stock_check" in str(raised.value)
+
+
+def test_outside_a_chaos_run_an_instrumented_graph_gives_the_plain_result() -> None:
+    graph = instrument(checkout.build().compile(), side_effects=["charge_card"])
+
+    assert graph.invoke(checkout.ORDER) == REFERENCE
+    assert is_instrumented(graph)
+    assert not is_instrumented(checkout.build())
+
+
+def test_every_node_and_router_is_an_agent_named_after_it_once() -> None:
+    builder = checkout.build()
+    graph = instrument(instrument(builder).compile())  # twice: still one agent per node
+
+    with chaos() as run:
+        assert graph.invoke(checkout.ORDER) == REFERENCE
+
+    assert sorted(started(run)) == sorted(
+        ["cart", "stock_check", "fraud_check", "review", "route:review", "charge_card", "email"]
+    )
+
+
+def test_a_subgraphs_nodes_are_named_parent_slash_child() -> None:
+    graph = instrument(nested_graph().compile())
+
+    with (
+        chaos(("crash", {"target": "write/polish", "at_call": 1})) as run,
+        pytest.raises(AgentCrashed),
+    ):
+        graph.invoke({"words": []})
+
+    assert started(run) == ["write/draft", "write/polish"]
+
+
+def test_async_nodes_are_agents_and_crash_in_ainvoke() -> None:
+    graph = instrument(async_graph().compile())
+
+    with chaos(("crash", {"target": "done"})) as run, pytest.raises(AgentCrashed):
+        asyncio.run(graph.ainvoke({"count": 0}))
+
+    assert started(run) == ["bump", "done"]
+
+
+def test_a_sync_node_in_an_async_run_is_still_an_agent() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with chaos() as run:
+        assert asyncio.run(graph.ainvoke(checkout.ORDER)) == REFERENCE
+
+    assert "charge_card" in started(run)
+
+
+def _retrying_checkout() -> Any:
+    builder = checkout.build()
+    policy = RetryPolicy(max_attempts=2, initial_interval=0.0, jitter=False)
+    builder.nodes["cart"].retry_policy = policy
+    return instrument(builder.compile())
+
+
+def test_crash_as_connection_error_is_retried_by_langgraphs_default_retry_policy() -> None:
+    graph = _retrying_checkout()
+
+    with chaos(("crash", {"target": "cart", "at_call": 1, "error": "ConnectionError"})) as run:
+        assert graph.invoke(checkout.ORDER) == REFERENCE
+    (fault,) = run.finish()
+
+    assert fault.outcome is Outcome.RECOVERED
+    assert fault.strategy is None  # the system's own resilience: LangGraph's RetryPolicy
+    assert started(run).count("cart") == 2
+
+
+def test_crash_as_value_error_is_not_retried_and_keeps_its_type() -> None:
+    graph = _retrying_checkout()
+
+    with (
+        chaos(("crash", {"target": "cart", "error": "ValueError"})) as run,
+        pytest.raises(ValueError, match="crashed before call 1") as raised,
+    ):
+        graph.invoke(checkout.ORDER)
+
+    assert isinstance(raised.value, AgentCrashed)
+    assert started(run).count("cart") == 1
+
+
+def test_hang_in_an_async_node_is_stopped_by_the_nodes_own_timeout() -> None:
+    graph = instrument(async_graph(timeout=0.05).compile())
+
+    with (
+        chaos(("hang", {"target": "bump", "seconds": 5})) as run,
+        pytest.raises(NodeTimeoutError, match="'bump' exceeded its run timeout"),
+    ):
+        asyncio.run(graph.ainvoke({"count": 0}))
+    (fault,) = run.finish()
+
+    assert fault.detected_ns is not None  # LangGraph cancelled the node: the hang surfaced
+    assert (fault.detected_ns - fault.injected_ns) / 1e9 < 2.0
+    assert "call_cancelled" in [kind for _, _, kind, _, _ in run.events]
+
+
+def test_delay_within_deadlines_is_tolerated() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with chaos(("delay", {"target": "fraud_check", "seconds": 0.01})) as run:
+        assert graph.invoke(checkout.ORDER) == REFERENCE
+
+    assert [f.outcome for f in run.finish()] == [Outcome.TOLERATED]
+
+
+def test_memory_wipe_hands_the_node_an_empty_state() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with chaos(("memory_wipe", {"target": "cart"})) as run, pytest.raises(KeyError, match="items"):
+        graph.invoke(checkout.ORDER)
+
+    assert run.finish()[0].outcome is Outcome.UNRECOVERED
+
+
+def test_hallucination_replaces_a_dotted_field_of_the_nodes_update() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with chaos(("hallucination", {"target": "fraud_check", "field": "fraud.score"})) as run:
+        state = graph.invoke(checkout.ORDER)
+    (fault,) = run.finish()
+
+    assert state["fraud"]["score"] != REFERENCE["fraud"]["score"]
+    assert isinstance(state["fraud"]["score"], float)
+    assert state["fraud"]["flagged"] == REFERENCE["fraud"]["flagged"]
+    assert fault.params["detail"]["field"] == "fraud.score"
+    assert fault.outcome is Outcome.SILENT
+
+
+def test_skip_step_returns_no_update_so_reducers_do_not_repeat_the_state() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with chaos(("skip_step", {"target": "review"})) as run:
+        state = graph.invoke(checkout.ORDER)
+
+    assert state["status"] == "paid"
+    assert state["emails"] == ["A1: paid"]  # the input's emails were not appended again
+    assert run.finish()[0].kind == "skip_step"
+
+
+def test_skip_step_of_the_charge_leaves_the_order_unpaid() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with chaos(("skip_step", {"target": "charge_card"})):
+        state = graph.invoke(checkout.ORDER)
+
+    assert "charge_id" not in state
+    assert state["emails"] == ["A1: reviewed"]
+    assert checkout.GATEWAY.charges == []
+
+
+def test_wrong_handoff_sends_a_router_elsewhere() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with chaos(("wrong_handoff", {"target": "route:review"})) as run:
+        state = graph.invoke(checkout.ORDER)
+    (fault,) = run.finish()
+
+    assert state["status"] == "rejected"  # the only other destination of the router
+    assert fault.params["detail"] == {"intended": "charge_card", "sent_to": "reject"}
+    assert checkout.GATEWAY.charges == []
+
+
+def test_wrong_handoff_changes_a_commands_goto() -> None:
+    graph = instrument(handoff_graph().compile())
+
+    with chaos(("wrong_handoff", {"target": "pick", "to": "right"})):
+        state = graph.invoke({"log": []})
+
+    assert state["log"] == ["pick", "right"]
+
+
+def test_infinite_loop_is_stopped_by_the_deadline() -> None:
+    graph = instrument(checkout.build().compile())
+
+    with (
+        chaos(("infinite_loop", {"target": "review", "seconds": 0.05})) as run,
+        pytest.raises(AgentLooping),
+    ):
+        graph.invoke(checkout.ORDER)
+
+    assert run.finish()[0].outcome is Outcome.UNRECOVERED
+
+
+def test_a_side_effect_node_runs_once_per_thread_and_state() -> None:
+    graph = instrument(
+        checkout.build().compile(checkpointer=InMemorySaver()), side_effects=["charge_card"]
+    )
+
+    crash = ("crash", {"target": "charge_card", "when": "after", "at_call": 3})
+    with chaos(crash, strategies=("checkpoint",)) as run:
+        graph.invoke(checkout.ORDER, thread("t1"))
+        graph.invoke(checkout.ORDER, thread("t2"))  # the same state, another thread: a charge
+        # Charged, then crashed: the resume calls the node again with the same state.
+        assert graph.invoke(checkout.ORDER, thread("t3")) == REFERENCE
+
+    assert len(checkout.GATEWAY.charges) == 3
+    assert [e[2] for e in run.events].count("effect_replayed") == 1
+
+
+def test_a_node_declared_side_effecting_with_agent_counts_as_one() -> None:
+    @agent("charge", side_effect=True)
+    def charge(state: dict[str, Any]) -> dict[str, Any]:
+        return {"charge_id": checkout.GATEWAY.charge(state["order_id"], state["total"])}
+
+    builder = checkout.build()
+    builder.nodes["charge_card"].runnable.func = charge
+    from pytest_agentchaos.integrations.langgraph.registry import graph_nodes
+
+    graph = instrument(builder.compile(), name="declared")
+    assert graph_nodes()["declared"][:7] == [
+        "cart",
+        "stock_check",
+        "fraud_check",
+        "review",
+        "charge_card",
+        "reject",
+        "email",
+    ]
+    with chaos() as run:
+        graph.invoke(checkout.ORDER)
+        graph.invoke(checkout.ORDER)
+
+    assert len(checkout.GATEWAY.charges) == 1
+    assert "charge" in started(run)
+
+
+def test_instrumenting_a_state_graph_before_compile_recovers_its_compiled_graphs() -> None:
+    graph = instrument(checkout.build()).compile(checkpointer=InMemorySaver())
+
+    with chaos(("crash", {"target": "email", "at_call": 1}), strategies=("checkpoint",)):
+        assert graph.invoke(checkout.ORDER, thread()) == REFERENCE
+
+
+def test_only_the_instrumented_state_graph_compiles_differently() -> None:
+    instrument(checkout.build())
+    assert "compile" not in vars(checkout.build())
+    assert isinstance(checkout.build(), StateGraph)
