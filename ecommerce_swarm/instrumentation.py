@@ -1,26 +1,29 @@
 """The one place where the swarm meets the chaos plugin; the agents never do.
 
-``node_wrapper`` makes each node of the lead's graph an agent named after it (inventory, which
-reserves stock, a side-effecting one); ``instrument_models`` makes each agent's offline model an
-agent named ``<agent>.llm``, the target of LLM faults (an endpoint model's client is instrumented
-at its HTTP transport instead), and reports each answer an agent refuses to the chaos run as a
-detection. Outside a chaos run all of it is a no-op.
+``instrument_workflow`` hands the lead's graph to the LangGraph integration, which makes each
+node an agent named after it (inventory, which reserves stock, a side-effecting one: at most
+once per thread, node and state) without editing the graph. ``instrument_models`` makes each
+agent's offline model an agent named ``<agent>.llm``, the target of LLM faults (an endpoint
+model's client is instrumented at its HTTP transport instead), and reports each answer an agent
+refuses to the chaos run as a detection. Outside a chaos run all of it is a no-op.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ecommerce_swarm.llm import OfflineModel
-from pytest_agentchaos import agent, current_run, wrap
+from pytest_agentchaos import current_run, wrap
+from pytest_agentchaos.integrations.langgraph import instrument
 
 #: Nodes that write somewhere outside their return value: run at most once per key.
 SIDE_EFFECTS = ("inventory",)
 
 
-def node_wrapper(name: str, node: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return agent(name, side_effect=name in SIDE_EFFECTS)(node)
+def instrument_workflow(graph: Any) -> Any:
+    present = [name for name in SIDE_EFFECTS if name in graph.builder.nodes]
+    return instrument(graph, side_effects=present)
 
 
 def instrument_models(agents: Mapping[str, Any]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from ecommerce_swarm.agents import AGENT_TYPES, Agent
 from ecommerce_swarm.catalog import make_products
 from ecommerce_swarm.handshake import Agreement, Responder, handshake
-from ecommerce_swarm.instrumentation import instrument_models, node_wrapper
+from ecommerce_swarm.instrumentation import instrument_models, instrument_workflow
 from ecommerce_swarm.llm import LanguageModel, default_model
 from ecommerce_swarm.scenario import Scenario
 from ecommerce_swarm.workflow import JSON, Lead, SwarmState, build_workflow
@@ -93,7 +93,7 @@ class Swarm:
         self.agreements: dict[str, Agreement] = {}
         instrument_models(self.agents)
         lead = Lead(self.agents, self.bus, self._agreement, timeout)
-        self.graph = build_workflow(lead, params.workflow, self.saver, retries, node_wrapper)
+        self.graph = instrument_workflow(build_workflow(lead, params.workflow, self.saver, retries))
 
     def _register(self) -> None:
         self.bus.register("vendor", self.vendor_notices.append)

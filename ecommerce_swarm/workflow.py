@@ -25,7 +25,6 @@ from pytest_agentchaos.bus import MessageBus
 from pytest_agentchaos.protocol import Message, MessageType
 
 JSON = dict[str, Any]
-NodeWrapper = Callable[[str, Callable[[Any], JSON]], Callable[[Any], JSON]]
 
 
 class SwarmState(TypedDict, total=False):
@@ -220,9 +219,7 @@ def _skus(state: SwarmState) -> list[str]:
     return [p["sku"] for p in state["products"]]
 
 
-def build_workflow(
-    lead: Lead, steps: tuple[str, ...], saver: Any, retries: int, wrap_node: NodeWrapper
-) -> Any:
+def build_workflow(lead: Lead, steps: tuple[str, ...], saver: Any, retries: int) -> Any:
     """The lead's graph over ``steps``, compiled with ``saver``; ``retries`` extra attempts."""
     from langgraph.graph import END, START, StateGraph
     from langgraph.types import RetryPolicy
@@ -237,8 +234,7 @@ def build_workflow(
     )
     order = ("intake", *steps, "publish")
     for name in order:
-        node: Any = wrap_node(name, getattr(lead, name))
-        graph.add_node(name, node, retry_policy=policy)
+        graph.add_node(name, getattr(lead, name), retry_policy=policy)
     graph.add_edge(START, order[0])
     for before, after in itertools.pairwise(order):
         graph.add_edge(before, after)
