@@ -52,9 +52,10 @@ def render(result: SwarmResult, swarm: Swarm) -> str:
     for agreement in swarm.agreements.values():
         mapped = ", ".join(f"{a} = {b}" for a, b in agreement.mapping.items()) or "nothing"
         apart = ", ".join(agreement.kept_apart) or "nothing"
+        alone = [t for t, v in agreement.verdicts.items() if v == "none"]
         lines.append(
             f"handshake  {agreement.sender} -> {agreement.receiver}: mapped {mapped}; "
-            f"kept apart {apart}"
+            f"kept apart {apart}" + (f"; no counterpart for {', '.join(alone)}" if alone else "")
         )
     return "\n".join(lines)
 
