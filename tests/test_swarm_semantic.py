@@ -101,4 +101,5 @@ def test_the_docs_show_the_scores_both_embedders_give(minilm):
     for a, b, shown_minilm, shown_lexical in rows:
         assert abs(minilm.similarity(text(a), text(b)) - float(shown_minilm)) < 0.01, (a, b)
         assert abs(lexical.similarity(text(a), text(b)) - float(shown_lexical)) < 0.001, (a, b)
-    assert f"{ACCEPT}" in DOC.read_text() and f"{REJECT}" in DOC.read_text()
+    assert f"{ACCEPT}" in DOC.read_text()
+    assert f"{REJECT}" in DOC.read_text()
