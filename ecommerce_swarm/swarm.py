@@ -54,8 +54,8 @@ class Swarm:
 
     ``db`` is the checkpoint database (``":memory:"`` by default, a path to keep threads
     resumable across processes); ``retries`` is how many times the lead re-runs a failed step;
-    ``embedder`` is ``"auto"`` (MiniLM when installed), ``"minilm"``, ``"lexical"`` or an
-    :class:`~pytest_agentchaos.semantic.Embedder`.
+    ``embedder`` is ``"auto"`` (MiniLM when installed), ``"minilm"``, ``"lexical"`` (the default:
+    fast) or an :class:`~pytest_agentchaos.semantic.Embedder`.
     """
 
     def __init__(
@@ -69,6 +69,7 @@ class Swarm:
         model: LanguageModel | None = None,
         embedder_kind: str | Embedder = "lexical",
         bus: MessageBus | None = None,
+        instrumented: bool = True,
     ) -> None:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -91,9 +92,11 @@ class Swarm:
         self.vendor_notices: list[Message] = []
         self._register()
         self.agreements: dict[str, Agreement] = {}
-        instrument_models(self.agents)
         lead = Lead(self.agents, self.bus, self._agreement, timeout)
-        self.graph = instrument_workflow(build_workflow(lead, params.workflow, self.saver, retries))
+        self.graph = build_workflow(lead, params.workflow, self.saver, retries)
+        if instrumented:  # off only to measure what instrumenting costs (bench/swarm.py)
+            instrument_models(self.agents)
+            instrument_workflow(self.graph)
 
     def _register(self) -> None:
         self.bus.register("vendor", self.vendor_notices.append)
