@@ -100,3 +100,21 @@ def test_llm_faults_act_on_the_endpoint_traffic(pytester):
         "no:cacheprovider",
     )
     result.assert_outcomes(passed=2)
+
+
+def test_recorded_endpoint_traffic_replays_without_the_endpoint(tmp_path, monkeypatch):
+    from pytest_agentchaos.integrations.cassettes import use_cassette
+
+    cassette = tmp_path / "launch.yaml"
+    scenario = load_scenario("vendor_onboarding").with_volume(2)
+    with LocalOpenAIServer(play_the_model) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        with use_cassette(cassette, record_mode="once"), Swarm(scenario, seed=3) as swarm:
+            recorded = swarm.run()
+        asked = len(server.requests)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    with use_cassette(cassette, record_mode="none"), Swarm(scenario, seed=3) as swarm:
+        replayed = swarm.run()
+    assert asked == 5  # 2 listings, 2 prices, 1 summary
+    assert replayed.to_json() == recorded.to_json()
+    assert "authorization" not in cassette.read_text().lower()
