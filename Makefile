@@ -39,6 +39,7 @@ test: lint typecheck unit
 bench: install
 	$(PY) bench/overhead.py
 	$(PY) bench/bus.py
+	$(PY) bench/langgraph.py
 
 clean:
 	rm -rf $(VENV) .agentchaos .mypy_cache .ruff_cache .pytest_cache

@@ -298,3 +298,25 @@ def test_only_the_instrumented_state_graph_compiles_differently() -> None:
     instrument(checkout.build())
     assert "compile" not in vars(checkout.build())
     assert isinstance(checkout.build(), StateGraph)
+
+
+def test_an_error_handler_that_continues_the_graph_is_the_systems_own_recovery() -> None:
+    from langgraph.errors import NodeError
+    from langgraph.types import Command
+
+    def payment_failed(state: Any, error: NodeError) -> Command[Any]:
+        return Command(update={"status": f"payment failed in {error.node}"}, goto="email")
+
+    builder = checkout.build()
+    del builder.nodes["charge_card"]  # the same node again, now with an error handler
+    builder.add_node("charge_card", checkout.charge_card, error_handler=payment_failed)
+    graph = instrument(builder.compile())
+
+    with chaos(("crash", {"target": "charge_card"})) as run:
+        state = graph.invoke(checkout.ORDER)
+    (fault,) = run.finish()
+
+    assert state["emails"] == ["A1: payment failed in charge_card"]
+    assert fault.outcome is Outcome.RECOVERED
+    assert fault.strategy is None
+    assert "__error_handler__charge_card" in started(run)

@@ -4,6 +4,7 @@ agentchaos.assert_parity method, and the report's warnings about graphs."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from langgraph_graphs import EXAMPLE
@@ -159,3 +160,32 @@ def test_typo(agentchaos):
             " fraud_check, review, charge_card, reject, email, route:review)*"
         ]
     )
+
+
+def test_a_sweep_in_a_chaos_test_lands_in_the_store_and_the_report(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_sweep=HEADER
+        + """
+from pytest_agentchaos.integrations.langgraph import assert_durable, crash_sweep
+
+def test_sweep(agentchaos, tmp_path):
+    result = crash_sweep(
+        checkout.make_graph, checkout.ORDER, durability=("sync",), nodes=["email"],
+        when=["after"], workdir=tmp_path,
+    )
+    assert_durable(result)
+"""
+    )
+
+    result = pytester.runpytest("--chaos", "--chaos-db=s.db", "--chaos-report=r.json")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*kill sweep*", "*sync*email*after*durable*", "*1 of 1 kill*"])
+    (point,) = _report(pytester)["sweep"]  # type: ignore[misc]
+    assert point["verdict"] == "durable"
+    assert point["ran_twice"] == ["email"]
+    with sqlite3.connect(pytester.path / "s.db") as db:
+        kinds = {k for (k,) in db.execute("SELECT kind FROM events WHERE kind LIKE 'sweep_%'")}
+    assert kinds == {"sweep_point", "sweep_ran", "sweep_kill", "sweep_effect"}

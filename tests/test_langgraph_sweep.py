@@ -153,8 +153,9 @@ def test_a_child_that_dies_before_the_kill_point_is_an_error_never_durable(
     )
     (point,) = result.points
 
-    assert point.verdict == "not reached"
+    assert point.verdict == "error"
     assert not point.durable
+    assert not result.durable("sync")
     assert point.error is not None
     assert "died before the kill point: ValueError: broken before the kill point" in point.error
 
@@ -180,3 +181,40 @@ def test_the_table_has_a_row_per_point(sync_sweep: SweepResult) -> None:
     assert len(lines) == 2 + len(sync_sweep.points)
     assert "sync" in lines[2]
     assert "durable" in lines[2]
+
+
+def _sleeps(state: Steps) -> Steps:
+    import time
+
+    time.sleep(30)
+    return {"log": ["slept"]}
+
+
+def make_hanging_graph(db_path: str) -> Any:
+    """``first`` hangs on every run that is not the reference."""
+    hangs = Path(db_path).parent.name != "reference"
+    graph = StateGraph(Steps)
+    graph.add_node("first", _sleeps if hangs else (lambda s: {"log": ["first"]}))
+    graph.add_node("second", lambda s: {"log": ["second"]})
+    graph.add_edge(START, "first")
+    graph.add_edge("first", "second")
+    graph.add_edge("second", END)
+    saver = SqliteSaver(sqlite3.connect(db_path, check_same_thread=False))
+    return instrument(graph.compile(checkpointer=saver))
+
+
+def test_a_child_that_times_out_is_an_error(tmp_path: Path) -> None:
+    result = crash_sweep(
+        make_hanging_graph,
+        {"log": []},
+        durability=("sync",),
+        nodes=["second"],
+        when=["before"],
+        workdir=tmp_path,
+        timeout=3.0,
+    )
+    (point,) = result.points
+
+    assert point.verdict == "error"
+    assert point.error == "child timed out after 3 s"
+    assert not result.durable("sync")

@@ -25,6 +25,7 @@ from pytest_agentchaos.model.outcomes import (
     recovery_times,
 )
 from pytest_agentchaos.report.stats import summarize, wilson_interval
+from pytest_agentchaos.report.sweep import SweepRow, build_sweep, render_sweep
 from pytest_agentchaos.store.sqlite import EventStore, events_of_kind
 
 NO_STRATEGY = "none"
@@ -91,6 +92,7 @@ class Report(_Frozen):
     rows: list[ReportRow]
     tests: list[TestEntry]
     warnings: list[str]
+    sweep: list[SweepRow] = []
 
 
 def _group_key(fault: FaultResult, strategy_of_run: dict[str, str]) -> tuple[str, str, str]:
@@ -205,6 +207,7 @@ def build_report(
         rows=[build_row(key, groups[key]) for key in sorted(groups)],
         tests=tests,
         warnings=sorted(set(warnings)),
+        sweep=build_sweep(store, session_id),
     )
 
 
@@ -309,6 +312,7 @@ def render_text(report: Report) -> str:
             )
         ]
     lines.append(summary_line(report))
+    lines.extend(render_sweep(report.sweep))
     lines.extend(f"warning: {warning}" for warning in report.warnings)
     lines.extend(f"reproduce: {test.reproduce}" for test in failed_tests(report))
     return "\n".join(lines)

@@ -117,7 +117,8 @@ def _instrument_builder(
             continue
         effect = node in side_effects and not prefix
         goto = tuple(spec.ends) if spec.ends else everywhere  # where its Command may go
-        if _patch_runnable(runnable, Role(agent_name, effect, goto, router=False)):
+        handles = _handled_by(node, spec, prefix)
+        if _patch_runnable(runnable, Role(agent_name, effect, goto, router=False, handles=handles)):
             info.nodes.append(agent_name)
             if effect or _declared_side_effect(runnable):
                 info.side_effects.add(agent_name)
@@ -137,6 +138,19 @@ class Role:
     side_effect: bool
     destinations: tuple[str, ...]  # where a wrong handoff may send control instead
     router: bool
+    handles: str | None = None  # an error handler: the node whose failure it handles
+
+
+#: How LangGraph 1.2 names the node it adds for ``add_node(..., error_handler=...)``.
+_HANDLER_PREFIX = "__error_handler__"
+
+
+def _handled_by(node: str, spec: Any, prefix: str) -> str | None:
+    """The node an error-handler node handles: its completion makes that node's failure good
+    (the system's own resilience, like a RetryPolicy's successful retry)."""
+    if getattr(spec, "is_error_handler", False) and node.startswith(_HANDLER_PREFIX):
+        return prefix + node[len(_HANDLER_PREFIX) :]
+    return None
 
 
 def _patch_runnable(runnable: Any, role: Role) -> bool:
@@ -178,7 +192,7 @@ def _wrap(fn: Callable[..., Any], role: Role) -> Callable[..., Any]:
     body = probes.probed(fn, name, side_effect)
     inner = agent(name, side_effect=side_effect, key=node_key if side_effect else None)(body)
     after = graph_faults.route_after if role.router else graph_faults.node_after
-    goto = role.destinations
+    goto, handles = role.destinations, role.handles
     if inspect.iscoroutinefunction(fn):
 
         async def async_node(*args: Any, **kwargs: Any) -> Any:
@@ -187,7 +201,10 @@ def _wrap(fn: Callable[..., Any], role: Role) -> Callable[..., Any]:
                 if run is None:
                     return await body(*args, **kwargs)
                 mark = len(run.firings)
-                return after(run, name, mark, args, await inner(*args, **kwargs), goto)
+                result = after(run, name, mark, args, await inner(*args, **kwargs), goto)
+                if handles is not None:
+                    run.complete(handles)
+                return result
             except Exception as error:
                 _blame(error, name)
                 raise
@@ -201,7 +218,10 @@ def _wrap(fn: Callable[..., Any], role: Role) -> Callable[..., Any]:
                 if run is None:
                     return body(*args, **kwargs)
                 mark = len(run.firings)
-                return after(run, name, mark, args, inner(*args, **kwargs), goto)
+                result = after(run, name, mark, args, inner(*args, **kwargs), goto)
+                if handles is not None:
+                    run.complete(handles)
+                return result
             except Exception as error:
                 _blame(error, name)
                 raise

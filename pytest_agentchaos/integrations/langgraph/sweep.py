@@ -31,6 +31,7 @@ __all__ = ["SweepPoint", "SweepResult", "assert_durable", "crash_sweep"]
 
 DURABILITY_MODES = ("sync", "async", "exit")
 WHEN = ("before", "after")
+NOT_REACHED = "not reached"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class SweepPoint:
     @property
     def verdict(self) -> str:
         if self.error is not None:
-            return "error" if self.reached else "not reached"
+            return NOT_REACHED if self.error.startswith(NOT_REACHED) else "error"
         return "durable" if self.durable else "NOT durable"
 
 
@@ -71,7 +72,7 @@ class SweepResult:
 
     def durable(self, durability: str = "sync") -> bool:
         chosen = [p for p in self.points if p.durability == durability]
-        return bool(chosen) and all(p.durable or p.verdict == "not reached" for p in chosen)
+        return bool(chosen) and all(p.durable or p.verdict == NOT_REACHED for p in chosen)
 
     def table(self) -> str:
         from tabulate import tabulate
@@ -232,7 +233,7 @@ def _point(children: _Children, job: Job, reference: dict[str, Any]) -> SweepPoi
     if problem:
         return point(reached=False, error=problem)
     if code == 0 and written is not None and "error" not in written:
-        return point(reached=False, error=f"not reached: the input never reaches {node!r}")
+        return point(reached=False, error=f"{NOT_REACHED}: the input never reaches {node!r}")
     if not killed:
         detail = (written or {}).get("error") or f"exit code {code}"
         return point(reached=False, error=f"child died before the kill point: {detail}")
@@ -247,10 +248,12 @@ def _point(children: _Children, job: Job, reference: dict[str, Any]) -> SweepPoi
         mode,
     )
     code, written, problem = children.run(resume)
+    ledger = read_ledger(job.ledger)
+    _record_children(job, ledger)
     if problem or written is None or "error" in written or code != 0:
         detail = problem or (written or {}).get("error") or f"exit code {code}"
         return point(error=f"resume failed: {detail}")
-    return _judge(point, read_ledger(job.ledger), written, reference)
+    return _judge(point, ledger, written, reference)
 
 
 def _judge(
@@ -273,6 +276,17 @@ def _judge(
     )
 
 
+def _record_children(job: Job, ledger: list[dict[str, Any]]) -> None:
+    """The children's own events (each node run, effect, replay, the kill) into the run."""
+    run = current_run()
+    if run is None:
+        return
+    where = {"durability": job.durability, "kill_node": job.kill_node, "kill_when": job.kill_when}
+    for event in ledger:
+        payload = {**where, "pid": event["pid"], "key": event["key"]}
+        run.record(event["node"], f"sweep_{event['event']}", None, payload)
+
+
 def _record(result: SweepResult) -> None:
     """Each point is an event of the chaos run in progress (so it lands in the store)."""
     run = current_run()
@@ -288,7 +302,7 @@ def assert_durable(result: SweepResult, durability: str = "sync") -> None:
     chosen = [p for p in result.points if p.durability == durability]
     if not chosen:
         raise AssertionError(f"chaos: the sweep ran no point with durability={durability!r}")
-    bad = [p for p in chosen if not p.durable and p.verdict != "not reached"]
+    bad = [p for p in chosen if not p.durable and p.verdict != NOT_REACHED]
     if bad or not any(p.durable for p in chosen):
         listed = "\n".join(
             f"  kill {p.when} {p.node!r}: {p.verdict}"
