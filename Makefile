@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/overhead.py
 	$(PY) bench/bus.py
 	$(PY) bench/langgraph.py
+	$(PY) bench/swarm.py
 
 clean:
 	rm -rf $(VENV) .agentchaos .mypy_cache .ruff_cache .pytest_cache
