@@ -153,3 +153,36 @@ def test_the_example_suite_covers_every_layer_under_chaos(tmp_path):
     ]
     assert len(scenario_tests) == 4
     assert all(t["outcome"] == "passed" and t["faults"] for t in scenario_tests)
+
+
+SWEEP_SCENARIO = "product_launch_campaign"
+
+
+def sweep_graph(db_path: Any) -> Any:
+    from ecommerce_swarm import Swarm, load_scenario
+
+    scenario = load_scenario(SWEEP_SCENARIO).with_volume(2)
+    return Swarm(scenario, seed=5, db=str(db_path), retries=0).graph
+
+
+def test_a_kill_after_each_nodes_effect_resumes_durably(tmp_path):
+    """SIGKILL (not an exception) after each node ran, in a child process; resumed in a fresh
+    one from SQLite (durability "sync"): the fault-free state, and stock reserved once."""
+    from ecommerce_swarm import Swarm, load_scenario
+    from pytest_agentchaos.integrations.langgraph import assert_durable, crash_sweep
+
+    with Swarm(load_scenario(SWEEP_SCENARIO).with_volume(2), seed=5) as swarm:
+        start = swarm.initial_state()
+    result = crash_sweep(sweep_graph, start, durability=["sync"], when=["after"], workdir=tmp_path)
+    assert_durable(result)
+    points = {p.node: p for p in result.points}
+    assert set(points) == {
+        "intake",
+        "listing",
+        "pricing",
+        "inventory",
+        "marketing",
+        "analytics",
+        "publish",
+    }
+    assert points["inventory"].ran_twice == ()  # the reservation was replayed, not repeated
