@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
-from ecommerce_swarm import Swarm, load_scenario
-from pytest_agentchaos import ChaosRun, parse_fault
-from pytest_agentchaos.engine.injection import activate
+# Run as a script, this folder comes first on sys.path, and bench/langgraph.py would shadow the
+# langgraph package the swarm imports: drop the folder.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from ecommerce_swarm import Swarm, load_scenario  # noqa: E402
+from pytest_agentchaos import ChaosRun, parse_fault  # noqa: E402
+from pytest_agentchaos.engine.injection import activate  # noqa: E402
 
 
 def timed(run: Callable[[], object]) -> float:
