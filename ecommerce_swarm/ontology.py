@@ -63,6 +63,10 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "feedback": ("product code",),
 }
 
+#: receiver -> sender: before the lead hands the sender's outputs to the receiver, the two run
+#: the semantic handshake (they name things differently).
+HANDSHAKES: dict[str, str] = {"marketing": "inventory", "analytics": "pricing"}
+
 #: Pairs that name one concept in two vocabularies (the ground truth the handshake must find).
 SAME_CONCEPT: frozenset[frozenset[str]] = frozenset(
     frozenset(pair)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ecommerce_swarm.agents import AGENT_TYPES
-from ecommerce_swarm.ontology import CATEGORIES
+from ecommerce_swarm.ontology import CATEGORIES, HANDSHAKES
 from pytest_agentchaos import ChaosConfigError, FaultSpec, parse_fault
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -53,7 +53,9 @@ SteadyCheck = Literal[
 def failure_points() -> tuple[str, ...]:
     """Every place a scenario may name: workflow nodes, model clients and bus links."""
     links = [f"lead->{a}" for a in AGENTS] + [f"{a}->lead" for a in AGENTS]
-    return (*NODES, *(f"{a}.llm" for a in AGENTS), *links, "inventory->marketing")
+    for receiver, sender in HANDSHAKES.items():
+        links += [f"{sender}->{receiver}", f"{receiver}->{sender}"]
+    return (*NODES, *(f"{a}.llm" for a in AGENTS), *links)
 
 
 class ScenarioError(ChaosConfigError):

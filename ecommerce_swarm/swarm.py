@@ -20,14 +20,13 @@ from ecommerce_swarm.catalog import make_products
 from ecommerce_swarm.handshake import Agreement, Responder, handshake
 from ecommerce_swarm.instrumentation import instrument_models, instrument_workflow
 from ecommerce_swarm.llm import LanguageModel, default_model
+from ecommerce_swarm.ontology import HANDSHAKES
 from ecommerce_swarm.scenario import Scenario
 from ecommerce_swarm.workflow import JSON, Lead, SwarmState, build_workflow
 from pytest_agentchaos.bus import MessageBus
 from pytest_agentchaos.protocol import Message, MessageType
 from pytest_agentchaos.semantic import Embedder, embedder
 
-#: Agents that hand on to an agent naming things differently: handshake first.
-HANDSHAKES = {"marketing": "inventory", "analytics": "pricing"}
 REVIEWS_WANTED = {"low": 1, "medium": 3, "high": 5}
 
 
@@ -73,7 +72,7 @@ class Swarm:
     ) -> None:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
-        self.scenario, self.seed = scenario, seed
+        self.scenario, self.seed, self.timeout = scenario, seed, timeout
         params = scenario.parameters
         self.connection = sqlite3.connect(db, check_same_thread=False)
         self.connection.execute("PRAGMA synchronous=NORMAL")
@@ -110,7 +109,7 @@ class Swarm:
         if sender is None or sender not in self.agents:
             return None
         if name not in self.agreements:
-            self.agreements[name] = handshake(self.bus, sender, name, self.embedder)
+            self.agreements[name] = handshake(self.bus, sender, name, self.embedder, self.timeout)
         return self.agreements[name]
 
     # -------------------------------------------------------------------- running

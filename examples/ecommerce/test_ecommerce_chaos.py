@@ -111,6 +111,15 @@ def test_a_duplicated_task_reserves_stock_once(agentchaos, launch):
     assert result.swarm.agents["inventory"].ledger_units() == reserved
 
 
+@pytest.mark.chaos_message_corrupt(sender="inventory", receiver="marketing", times=1)
+def test_a_corrupted_handshake_is_run_again(agentchaos, launch):
+    result = launch("product_launch_campaign", products=2)
+
+    assert result.swarm.agreements["marketing"].mapping == {"stock keeping unit": "product code"}
+    agentchaos.assert_no_silent()
+    agentchaos.assert_recovered("inventory->marketing")
+
+
 @pytest.mark.chaos_message_delay(sender="lead", receiver="*", seconds=0.002)
 def test_late_handoffs_are_tolerated(agentchaos, launch):
     launch("vendor_onboarding", products=2)
