@@ -66,7 +66,21 @@ class Verdict(BaseModel):
     verdict: Literal["match", "conflict", "none"]
 
 
+class Decision(BaseModel):
+    """R's decision on one negotiated term (the accept step)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    term: str
+    candidate: str
+    score: float
+    decision: Literal["merge", "keep_apart"]
+
+
 _VERDICTS = TypeAdapter(dict[str, Verdict])
+_DECISION = TypeAdapter(Decision)
+_EMBEDDINGS = TypeAdapter(dict[str, list[float]])
+_NEGOTIATION = TypeAdapter(dict[str, str])
 
 
 def verdict(score: float) -> str:
@@ -88,21 +102,19 @@ class Responder:
         self._own = embedder.embed([_text(t) for t in self.terms])
 
     def verify(self, message: Message) -> dict[str, Any]:
-        embeddings = message.body.parameters["embeddings"]
-        assert isinstance(embeddings, dict)
+        # A receiver checks what it gets: a malformed init fails the request (DeliveryError).
+        embeddings = _EMBEDDINGS.validate_python(message.body.parameters.get("embeddings"))
         verdicts: dict[str, Any] = {}
         for term, vector in embeddings.items():
-            assert isinstance(vector, list)
-            floats = [float(x) for x in vector]  # type: ignore[arg-type]
             own_terms = zip(self._own, self.terms, strict=True)
-            scored = [(cosine(floats, own), mine) for own, mine in own_terms]
+            scored = [(cosine(vector, own), mine) for own, mine in own_terms]
             score, best = max(scored)
             verdicts[term] = {"best": best, "score": round(score, 4), "verdict": verdict(score)}
         return {"verdicts": verdicts}
 
     def negotiate(self, message: Message) -> dict[str, Any]:
-        term = str(message.body.parameters["term"])
-        theirs = str(message.body.parameters["candidate"])
+        asked = _NEGOTIATION.validate_python(message.body.parameters)
+        term, theirs = asked["term"], asked["candidate"]
         score = self.embedder.similarity(
             message.body.semantic_definitions[term], DEFINITIONS[theirs]
         )
@@ -159,9 +171,9 @@ def handshake(
                 parameters={"term": term, "candidate": best},
                 semantic_definitions={term: definitions[term]},
             )
-            answer = bus.request(ask, timeout=timeout).body.parameters
-            scores[f"{term} ~ {best} (definitions)"] = float(answer["score"])  # type: ignore[arg-type]
-            if answer["decision"] == "merge":
+            answer = _DECISION.validate_python(bus.request(ask, timeout=timeout).body.parameters)
+            scores[f"{term} ~ {best} (definitions)"] = answer.score
+            if answer.decision == "merge":
                 mapping[term] = best
             else:
                 kept_apart[term] = definitions[term]

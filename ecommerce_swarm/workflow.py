@@ -121,13 +121,13 @@ class Lead:
     def listing(self, state: SwarmState) -> SwarmState:
         _require(state, "products")
         listings = self.handoff("listing", state["products"])
-        by_sku = {o.sku: o.model_dump(mode="json") for o in listings}  # type: ignore[attr-defined]
+        by_sku = _by_sku(listings)
         return {"listings": by_sku, "log": [f"listing    wrote {len(by_sku)} listings"]}
 
     def pricing(self, state: SwarmState) -> SwarmState:
         _require(state, "products")
         quotes = self.handoff("pricing", state["products"])
-        prices = {q.sku: q.model_dump(mode="json") for q in quotes}  # type: ignore[attr-defined]
+        prices = _by_sku(quotes)
         values = [p["price"] for p in prices.values()]
         line = f"pricing    quoted {len(prices)} prices"
         if values:
@@ -213,6 +213,11 @@ def _require(state: SwarmState, *keys: str) -> None:
             raise HandoffFailed(
                 f"no {key} in the workflow state: the {_WRITTEN_BY[key]} step produced nothing"
             )
+
+
+def _by_sku(outputs: list[BaseModel]) -> dict[str, JSON]:
+    dumped = [output.model_dump(mode="json") for output in outputs]
+    return {item["sku"]: item for item in dumped}
 
 
 def _skus(state: SwarmState) -> list[str]:

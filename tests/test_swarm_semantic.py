@@ -103,3 +103,19 @@ def test_the_docs_show_the_scores_both_embedders_give(minilm):
         assert abs(lexical.similarity(text(a), text(b)) - float(shown_lexical)) < 0.001, (a, b)
     assert f"{ACCEPT}" in DOC.read_text()
     assert f"{REJECT}" in DOC.read_text()
+
+
+def test_a_malformed_handshake_init_is_refused_by_the_receiver():
+    from pytest_agentchaos import DeliveryError, Message, MessageType
+
+    scenario = load_scenario("product_launch_campaign").with_volume(1)
+    with Swarm(scenario, seed=1) as swarm:
+        bad = Message.create(
+            MessageType.REQUEST_CONTEXT,
+            "inventory",
+            "marketing",
+            task="handshake.init",
+            parameters={"embeddings": {"stock keeping unit": "not a vector"}},
+        )
+        with pytest.raises(DeliveryError, match="'marketing' failed handling REQUEST_CONTEXT"):
+            swarm.bus.request(bad, timeout=0.5)
