@@ -1,7 +1,9 @@
 """``python -m ecommerce_swarm --scenario product_launch_campaign --products 20 --seed 7``.
 
-Runs a scenario fault-free and prints what each agent did (stdout, the same bytes for the same
-seed); a progress bar goes to stderr while it runs. ``--json`` prints the final state instead.
+Runs a scenario fault-free and prints what each agent did and whether the scenario's
+steady-state checks hold (stdout, the same bytes for the same seed; exit status 1 when a check
+fails, 2 for a bad scenario); a progress bar goes to a terminal's stderr while it runs.
+``--json`` prints the final state instead. Faults run under pytest (examples/ecommerce).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ecommerce_swarm.scenario import ScenarioError, load_scenario, scenario_names
+from ecommerce_swarm.steady_state import violations
 from ecommerce_swarm.swarm import Swarm, SwarmResult
 
 
@@ -40,7 +43,7 @@ def _progress(done: int, total: int, node: str) -> None:
     sys.stderr.flush()
 
 
-def render(result: SwarmResult, swarm: Swarm) -> str:
+def render(result: SwarmResult, swarm: Swarm, problems: list[str]) -> str:
     params = swarm.scenario.parameters
     model = next(iter(swarm.agents.values())).model.name
     head = (
@@ -56,6 +59,13 @@ def render(result: SwarmResult, swarm: Swarm) -> str:
         lines.append(
             f"handshake  {agreement.sender} -> {agreement.receiver}: mapped {mapped}; "
             f"kept apart {apart}" + (f"; no counterpart for {', '.join(alone)}" if alone else "")
+        )
+    checks = swarm.scenario.steady_state
+    if problems:
+        lines += [f"steady     BROKEN {problem}" for problem in problems]
+    else:
+        lines.append(
+            f"steady     {len(checks)} checks hold: {', '.join(checks) or 'none declared'}"
         )
     return "\n".join(lines)
 
@@ -78,8 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _progress(done, total, next(iter(update)))
         final = swarm.graph.get_state(swarm.config("run")).values
         result = SwarmResult(scenario.name, args.seed, dict(final))
-        print(result.to_json() if args.json else render(result, swarm))
-    return 0
+        problems = violations(result.state, scenario.steady_state)
+        print(result.to_json() if args.json else render(result, swarm, problems))
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

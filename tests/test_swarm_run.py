@@ -50,6 +50,7 @@ def test_the_command_line_prints_the_same_bytes_in_a_fresh_process(capsys):
     for agent in ("intake", "listing", "pricing", "inventory", "marketing", "analytics"):
         assert any(line.startswith(agent) for line in lines), agent
     assert "publish    20 products published" in fresh
+    assert "steady     5 checks hold: valid_products_published" in fresh
 
 
 def test_the_command_line_refuses_a_bad_volume(capsys):
@@ -164,3 +165,21 @@ def test_the_handshake_maps_synonyms_and_keeps_conflicts_apart_lexically():
     assert agreement.sender == "inventory"
     assert agreement.embedder.startswith("lexical")
     assert "quantity on hand" not in agreement.mapping
+
+
+def test_steady_state_checks_name_what_a_tampered_state_breaks():
+    from ecommerce_swarm.steady_state import CHECKS, violations
+
+    state = run("product_launch_campaign", seed=2, volume=3).state
+    assert violations(state, CHECKS) == []
+    sku = state["published"][0]
+    state["campaigns"][sku]["advertised_price"] += 1.0
+    state["stock"][sku]["available"] = -1
+    state["report"]["total_units"] += 1
+    found = violations(state, CHECKS)
+    assert [problem.split(":")[0] for problem in found] == [
+        "stock_never_negative",
+        "campaigns_match_prices",
+        "report_totals_match",
+    ]
+    assert sku in found[1]
