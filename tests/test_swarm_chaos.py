@@ -117,7 +117,7 @@ def test_the_example_suite_passes_in_the_steady_state(pytester):
     for name in ("conftest.py", "test_ecommerce_chaos.py", "pytest.ini"):
         shutil.copy(EXAMPLE / name, pytester.path / name)
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=18)
+    result.assert_outcomes(passed=21)
     assert "resilience report" not in result.stdout.str()
 
 

@@ -52,6 +52,18 @@ def test_inventory_crash_after_reserving_does_not_reserve_twice(agentchaos, laun
     agentchaos.assert_recovered("inventory")
 
 
+@pytest.mark.chaos_hang(target="listing", at_call=1, seconds=0.05)
+def test_a_hung_listing_step_is_given_up_on_and_run_again(agentchaos, launch):
+    launch("vendor_onboarding", products=2)
+    agentchaos.assert_recovered("listing")
+
+
+@pytest.mark.chaos_memory_wipe(target="analytics", at_call=1)
+def test_a_wiped_memory_fails_the_step_and_it_runs_again(agentchaos, launch):
+    launch("vendor_onboarding", products=2)
+    agentchaos.assert_no_silent()
+
+
 @pytest.mark.chaos_delay(target="*", seconds=0.002)
 def test_small_delays_everywhere_are_tolerated(agentchaos, launch):
     launch("vendor_onboarding", products=3)
@@ -118,6 +130,12 @@ def test_a_corrupted_handshake_is_run_again(agentchaos, launch):
     assert result.swarm.agreements["marketing"].mapping == {"stock keeping unit": "product code"}
     agentchaos.assert_no_silent()
     agentchaos.assert_recovered("inventory->marketing")
+
+
+@pytest.mark.chaos_partition(sender="lead", receiver="pricing", duration=0.05, times=1)
+def test_pricing_cut_off_for_a_moment_is_asked_again(agentchaos, launch):
+    launch("vendor_onboarding", products=2)
+    assert all(f.outcome is not Outcome.UNRECOVERED for f in agentchaos.faults())
 
 
 @pytest.mark.chaos_message_delay(sender="lead", receiver="*", seconds=0.002)
