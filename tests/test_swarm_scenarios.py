@@ -108,3 +108,33 @@ def test_volume_override_is_checked():
     assert scenario.with_volume(100).parameters.volume == 100
     with pytest.raises(ScenarioError, match="volume 10000"):
         scenario.with_volume(10000)
+
+
+PUBLIC_PATHS = {
+    "pytest_agentchaos",
+    "pytest_agentchaos.bus",
+    "pytest_agentchaos.protocol",
+    "pytest_agentchaos.semantic",
+    "pytest_agentchaos.integrations.openai",
+    "pytest_agentchaos.integrations.langgraph",
+}
+
+
+def test_the_swarm_uses_only_the_plugins_public_api():
+    import ast
+
+    package = Path(__file__).resolve().parent.parent / "ecommerce_swarm"
+    used: dict[str, str] = {}
+    for source in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "pytest_agentchaos"
+            ):
+                used[node.module or ""] = source.name
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("pytest_agentchaos"):
+                        used[alias.name] = source.name
+    assert used, "the swarm should use the plugin"
+    private = {module: where for module, where in used.items() if module not in PUBLIC_PATHS}
+    assert not private, f"private plugin modules imported: {private}"
