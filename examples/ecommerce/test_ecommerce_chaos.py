@@ -130,6 +130,10 @@ def test_a_corrupted_handshake_is_run_again(agentchaos, launch):
     assert result.swarm.agreements["marketing"].mapping == {"stock keeping unit": "product code"}
     agentchaos.assert_no_silent()
     agentchaos.assert_recovered("inventory->marketing")
+    if agentchaos.enabled:  # the scores and the outcome are events of the run
+        [event] = agentchaos.events("semantic_handshake", agent="inventory")
+        assert event.payload["mapping"] == {"stock keeping unit": "product code"}
+        assert "stock keeping unit ~ product code" in event.payload["scores"]
 
 
 @pytest.mark.chaos_partition(sender="lead", receiver="pricing", duration=0.05, times=1)
