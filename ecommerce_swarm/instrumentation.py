@@ -22,7 +22,8 @@ SIDE_EFFECTS = ("inventory",)
 
 
 def instrument_workflow(graph: Any) -> Any:
-    present = [name for name in SIDE_EFFECTS if name in graph.builder.nodes]
+    """Instrument the lead's ``StateGraph`` (before it is compiled)."""
+    present = [name for name in SIDE_EFFECTS if name in graph.nodes]
     return instrument(graph, side_effects=present)
 
 

@@ -92,10 +92,13 @@ class Swarm:
         self._register()
         self.agreements: dict[str, Agreement] = {}
         lead = Lead(self.agents, self.bus, self._agreement, timeout)
-        self.graph = build_workflow(lead, params.workflow, self.saver, retries)
+        workflow = build_workflow(lead, params.workflow, retries)
         if instrumented:  # off only to measure what instrumenting costs (bench/swarm.py)
             instrument_models(self.agents)
-            instrument_workflow(self.graph)
+            # Before compile(): with `chaos_langgraph = auto` the plugin then leaves the graph
+            # as instrumented here, side effects declared.
+            instrument_workflow(workflow)
+        self.graph = workflow.compile(checkpointer=self.saver, name="lead")
 
     def _register(self) -> None:
         self.bus.register("vendor", self.vendor_notices.append)

@@ -224,8 +224,9 @@ def _skus(state: SwarmState) -> list[str]:
     return [p["sku"] for p in state["products"]]
 
 
-def build_workflow(lead: Lead, steps: tuple[str, ...], saver: Any, retries: int) -> Any:
-    """The lead's graph over ``steps``, compiled with ``saver``; ``retries`` extra attempts."""
+def build_workflow(lead: Lead, steps: tuple[str, ...], retries: int) -> Any:
+    """The lead's graph over ``steps`` (a ``StateGraph``, to compile); ``retries`` extra
+    attempts of a failed step."""
     from langgraph.graph import END, START, StateGraph
     from langgraph.types import RetryPolicy
 
@@ -244,4 +245,4 @@ def build_workflow(lead: Lead, steps: tuple[str, ...], saver: Any, retries: int)
     for before, after in itertools.pairwise(order):
         graph.add_edge(before, after)
     graph.add_edge(order[-1], END)
-    return graph.compile(checkpointer=saver, name="lead")
+    return graph

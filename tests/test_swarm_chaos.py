@@ -121,6 +121,23 @@ def test_the_example_suite_passes_in_the_steady_state(pytester):
     assert "resilience report" not in result.stdout.str()
 
 
+def test_the_example_suite_passes_with_every_graph_instrumented_automatically(pytester):
+    """``chaos_langgraph = auto`` instruments graphs at compile(): the swarm instruments its
+    lead graph first, so its side-effect declaration (inventory) still holds."""
+    for name in ("conftest.py", "test_ecommerce_chaos.py", "pytest.ini"):
+        shutil.copy(EXAMPLE / name, pytester.path / name)
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "--chaos",
+        "--chaos-seed=1234",
+        "-o",
+        "chaos_langgraph=auto",
+        f"--chaos-db={pytester.path / 'events.db'}",
+    )
+    result.assert_outcomes(passed=21)
+
+
 def test_the_example_suite_covers_every_layer_under_chaos(tmp_path):
     report = tmp_path / "r.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
