@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# The quickstart chaos suite under --chaos, with its report (terminal, JSON, Markdown, HTML).
+# The ecommerce swarm's chaos suite (four scenarios, every fault layer) under --chaos with a
+# fixed seed, with its report (terminal, JSON, Markdown, HTML) in examples/ecommerce/.
 demo: install
-	cd examples/quickstart && ../../$(PY) -m pytest -p no:cacheprovider --chaos --chaos-seed=1234 \
+	cd examples/ecommerce && ../../$(PY) -m pytest -p no:cacheprovider --chaos --chaos-seed=1234 \
 		--chaos-db=.agentchaos/demo.db --chaos-report=chaos-report.json \
 		--chaos-report=chaos-report.md --chaos-report=chaos-report.html
 
@@ -42,6 +43,7 @@ bench: install
 	$(PY) bench/bus.py
 	$(PY) bench/startup.py
 	$(PY) bench/langgraph.py
+	$(PY) bench/swarm.py
 
 clean:
 	rm -rf $(VENV) .agentchaos .mypy_cache .ruff_cache .pytest_cache

@@ -21,7 +21,9 @@ from pytest_agentchaos.config.settings import check_test_settings
 from pytest_agentchaos.errors import ChaosConfigError
 from pytest_agentchaos.model.faults import FaultSpec
 
-_TOP_KEYS = ("name", "description", "faults", "settings")
+# ``parameters`` and ``steady_state`` belong to the system under test (ecommerce_swarm's
+# scenarios use them, validated by its own loader); the plugin reads only the faults.
+_TOP_KEYS = ("name", "description", "faults", "settings", "parameters", "steady_state")
 
 
 @dataclass(frozen=True)
