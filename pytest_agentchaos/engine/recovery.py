@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_agentchaos.engine.steps import Invoke, Steps
 from pytest_agentchaos.errors import describe_error
 from pytest_agentchaos.model.records import Firing
 
@@ -74,28 +75,16 @@ class StrategyRunner:
             and (self._active.get() is None)
         )
 
-    def recover(self, failure: Failure) -> Recovery | None:
-        for strategy in self.run.settings.strategies:
-            token = self._active.set(strategy)
-            try:
-                outcome = self._ask(failure, strategy)
-            except Exception as error:
-                self._broken(failure, strategy, describe_error(error))
-                continue
-            finally:
-                self._active.reset(token)
-            if not self._declined(failure, strategy, outcome):
-                return self._recovered(failure, strategy, outcome)
-        self.run.record(failure.agent, "recovery_failed", failure.fault_id)
-        return None
+    def recover_steps(self, failure: Failure) -> Steps[Recovery | None]:
+        """Ask each configured strategy in turn; the first :class:`Recovery` wins.
 
-    async def arecover(self, failure: Failure) -> Recovery | None:
+        Written once for both drivers: under :func:`run_async` an awaitable answer (an async
+        strategy) is awaited at the ``Invoke``.
+        """
         for strategy in self.run.settings.strategies:
             token = self._active.set(strategy)
             try:
-                outcome = self._ask(failure, strategy)
-                if isinstance(outcome, Awaitable):
-                    outcome = await outcome
+                outcome = yield Invoke(self._ask, (failure, strategy))
             except Exception as error:
                 self._broken(failure, strategy, describe_error(error))
                 continue

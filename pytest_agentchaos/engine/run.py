@@ -6,6 +6,8 @@ the CLI and the experiment runner drive it the same way the plugin does.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -14,6 +16,7 @@ from typing import Any
 from pytest_agentchaos.config.settings import RunSettings
 from pytest_agentchaos.engine.calls import CallOptions, apply_after, effect_key, prepare
 from pytest_agentchaos.engine.recovery import Failure, RecoverHook, Recovery, StrategyRunner
+from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_async, run_sync
 from pytest_agentchaos.errors import InjectedFault, describe_error
 from pytest_agentchaos.model.faults import AGENT_CALL_KINDS, FaultSpec
 from pytest_agentchaos.model.outcomes import FaultResult
@@ -195,11 +198,6 @@ class ChaosRun:
         """Count one more call (or request, or delivery) of ``name``; returns its number."""
         return self.calls.next(name)
 
-    def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
-        number = self.count_call(name)
-        indices = self._agent_faults.get(name)
-        return number, self._index(name) if indices is None else indices
-
     def _index(self, name: str) -> tuple[int, ...]:
         """The armed agent-call faults that select ``name`` (cached until a fault is added)."""
         indices = tuple(
@@ -230,39 +228,6 @@ class ChaosRun:
         self.complete(name)
         return self._effects[key]
 
-    def call(
-        self,
-        name: str,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        options: CallOptions,
-        owner: object = None,
-    ) -> Any:
-        """Run one call of agent ``name`` under this run's faults (the sync path)."""
-        number = self.calls.next(name)
-        indices = self._agent_faults.get(name)
-        if indices is None:
-            indices = self._index(name)
-        if indices or options.side_effect or self._corruptions:
-            return self._call_full(name, number, indices, fn, args, kwargs, options, owner)
-        # The common case, kept flat: nothing armed here, nothing to replay or track.
-        events = self.events
-        events.append((_now(), name, "call_start", None, number))
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as error:
-            recovery = self._handle_error(
-                name, number, error, None, fn, args, kwargs, options, owner
-            )
-            if recovery is None:
-                raise
-            return recovery.value
-        events.append((_now(), name, "call_end", None, number))
-        if self._pending:
-            self.complete(name)
-        return result
-
     def _start(
         self,
         name: str,
@@ -281,73 +246,120 @@ class ChaosRun:
         self.events.append((_now(), name, "call_start", None, number))
         return key, self._plan(name, number, indices) if indices else []
 
-    def _ran(self, key: str | None, plan: list[Firing], result: Any) -> Any:
-        """The body returned: keep a side effect's result, then let result faults act."""
+    def _ended(self, name: str, number: int, key: str | None, result: Any) -> Any:
+        """The call returned ``result``: keep a side effect's result, record the end."""
         if key is not None:
             self._effects[key] = result
-        return apply_after(self, plan, result) if plan else result
-
-    def _ended(self, name: str, number: int, result: Any) -> Any:
         self.events.append((_now(), name, "call_end", None, number))
         if self._pending:
             self.complete(name)
         return result
 
-    def _call_full(
+    def _faulted_call(
         self,
         name: str,
         number: int,
-        indices: tuple[int, ...],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        plan: list[Firing],
+        key: str | None,
+        call: Invoke,
         options: CallOptions,
         owner: object,
-    ) -> Any:
-        key, plan = self._start(name, number, indices, args, kwargs, options)
-        if plan is None:
-            assert key is not None
-            return self._replay(name, number, key)
+        is_async: bool,
+    ) -> Steps[Any]:
+        """One call at which faults fired, written once for the sync and the async driver."""
         try:
-            if not plan:  # armed here, but nothing fired at this call
-                result = self._ran(key, plan, fn(*args, **kwargs))
+            prelude = prepare(self, plan, call.fn, call.args, owner)
+            if prelude.wait_s:
+                yield Wait(prelude.wait_s, self.cancelled)
+            if prelude.error is not None:
+                raise prelude.error
+            if prelude.skip:
+                result = prelude.skipped_result
             else:
-                prelude = prepare(self, plan, fn, args, owner)
-                if prelude.wait_s:
-                    self.cancelled.wait(prelude.wait_s)
-                if prelude.error is not None:
-                    raise prelude.error
-                result = prelude.skipped_result if prelude.skip else fn(*prelude.args, **kwargs)
-                result = self._ran(key, plan, result)
+                result = yield Invoke(call.fn, prelude.args, call.kwargs)
+            if key is not None:  # the effect happened, whatever acts on the result next
+                self._effects[key] = result
+            result = apply_after(self, plan, result)
+        except asyncio.CancelledError:
+            # The caller gave up (its own timeout): that is how a hang or delay surfaces.
+            self._cancelled(name, number, plan)
+            raise
         except Exception as error:
-            recovery = self._handle_error(
-                name, number, error, plan, fn, args, kwargs, options, owner
+            recovery = yield from self._failed_steps(
+                name, number, error, plan, call, options, owner, is_async
             )
             if recovery is None:
                 raise
             return recovery.value
-        return self._ended(name, number, result)
+        return self._ended(name, number, None, result)
 
-    def _handle_error(
+    def _cancelled(self, name: str, number: int, plan: list[Firing]) -> None:
+        self.record(name, "call_cancelled", None, {"call": number})
+        for firing in plan:
+            self.detect(f"caller cancelled {name}", fault_id=firing.fault_id)
+
+    def _failed_steps(
         self,
         name: str,
         number: int,
         error: Exception,
         plan: list[Firing] | None,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        call: Invoke,
         options: CallOptions,
         owner: object,
-    ) -> Recovery | None:
+        is_async: bool,
+    ) -> Steps[Recovery | None]:
         """Record a failed call and ask the strategies; ``None`` means re-raise it."""
         self._failed(name, number, error)
         if not self.strategies.apply():
             return None
-        again = lambda: self.call(name, fn, args, kwargs, options, owner)  # noqa: E731
-        return self.strategies.recover(
-            self._failure(name, number, error, plan, args, kwargs, False, again)
-        )
+        method = self.acall if is_async else self.call
+        again = functools.partial(method, name, call.fn, call.args, call.kwargs, options, owner)
+        failure = self._failure(name, number, error, plan, call.args, call.kwargs, is_async, again)
+        return (yield from self.strategies.recover_steps(failure))
+
+    def call(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+        owner: object = None,
+    ) -> Any:
+        """Run one call of agent ``name`` under this run's faults (the sync path).
+
+        The paths where nothing fires stay flat (a call costs well under a microsecond more
+        than a raw one); a call at which a fault fired, and every recovery, runs as steps.
+        """
+        number = self.calls.next(name)
+        indices = self._agent_faults.get(name)
+        if indices is None:
+            indices = self._index(name)
+        key = None
+        if indices or options.side_effect or self._corruptions:
+            key, plan = self._start(name, number, indices, args, kwargs, options)
+            if plan is None:
+                assert key is not None
+                return self._replay(name, number, key)
+            if plan:
+                faulted = self._faulted_call(
+                    name, number, plan, key, Invoke(fn, args, kwargs), options, owner, False
+                )
+                return run_sync(faulted)
+        else:  # the common case: nothing armed here, nothing to replay or track
+            self.events.append((_now(), name, "call_start", None, number))
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as error:
+            failed = self._failed_steps(
+                name, number, error, None, Invoke(fn, args, kwargs), options, owner, False
+            )
+            recovery = run_sync(failed)
+            if recovery is None:
+                raise
+            return recovery.value
+        return self._ended(name, number, key, result)
 
     async def acall(
         self,
@@ -359,45 +371,33 @@ class ChaosRun:
         owner: object = None,
     ) -> Any:
         """Run one call of agent ``name`` under this run's faults (the async path)."""
-        import asyncio
-
-        number, indices = self._count(name)
+        number = self.calls.next(name)
+        indices = self._agent_faults.get(name)
+        if indices is None:
+            indices = self._index(name)
         key, plan = self._start(name, number, indices, args, kwargs, options)
         if plan is None:
             assert key is not None
             return self._replay(name, number, key)
+        if plan:
+            faulted = self._faulted_call(
+                name, number, plan, key, Invoke(fn, args, kwargs), options, owner, True
+            )
+            return await run_async(faulted)
         try:
-            if not plan:
-                result = self._ran(key, plan, await fn(*args, **kwargs))
-            else:
-                prelude = prepare(self, plan, fn, args, owner)
-                if prelude.wait_s:
-                    await asyncio.sleep(prelude.wait_s)
-                if prelude.error is not None:
-                    raise prelude.error
-                if prelude.skip:
-                    result = prelude.skipped_result
-                else:
-                    result = await fn(*prelude.args, **kwargs)
-                result = self._ran(key, plan, result)
+            result = await fn(*args, **kwargs)
         except asyncio.CancelledError:
-            # The caller gave up (its own timeout): that is how a hang or delay surfaces.
-            self.record(name, "call_cancelled", None, {"call": number})
-            for firing in plan:
-                self.detect(f"caller cancelled {name}", fault_id=firing.fault_id)
+            self._cancelled(name, number, plan)
             raise
         except Exception as error:
-            self._failed(name, number, error)
-            if not self.strategies.apply():
-                raise
-            again = lambda: self.acall(name, fn, args, kwargs, options, owner)  # noqa: E731
-            recovery = await self.strategies.arecover(
-                self._failure(name, number, error, plan, args, kwargs, True, again)
+            failed = self._failed_steps(
+                name, number, error, None, Invoke(fn, args, kwargs), options, owner, True
             )
+            recovery = await run_async(failed)
             if recovery is None:
                 raise
             return recovery.value
-        return self._ended(name, number, result)
+        return self._ended(name, number, key, result)
 
     def _failure(
         self,
