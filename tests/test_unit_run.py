@@ -618,8 +618,9 @@ def test_broken_strategy_is_recorded_and_next_one_tried() -> None:
             raise RuntimeError("oops")
         assert failure.agent == "pricing"
         assert failure.call_number == 1
-        assert failure.firing is not None
-        assert failure.firing.spec.kind == "crash"
+        assert failure.fault is not None
+        assert failure.fault.kind == "crash"
+        assert failure.fault_id == "run-1#1"
         return Recovery({"price": 1.0}, detail="fallback value")
 
     run = make_run(

@@ -1,8 +1,7 @@
 """What agent-call faults do before and after the wrapped call runs.
 
-Shared by the sync and async call paths of
-:class:`~pytest_agentchaos.engine.run.ChaosRun`: they only differ in how they wait, so
-everything else is decided here.
+The chaos run's faulted call (one generator of steps, for the sync and the async driver) asks
+:func:`prepare` what to do before the call and :func:`apply_after` what to do to its result.
 """
 
 from __future__ import annotations
@@ -10,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from pytest_agentchaos.config.settings import RunSettings
 from pytest_agentchaos.errors import (
     AgentCrashed,
     AgentHung,
@@ -37,8 +38,15 @@ from pytest_agentchaos.model.faults import (
 )
 from pytest_agentchaos.model.records import Firing
 
-if TYPE_CHECKING:
-    from pytest_agentchaos.engine.run import ChaosRun
+
+class CallSite(Protocol):
+    """What faults acting on a call need of their run (so this module does not import it)."""
+
+    settings: RunSettings
+
+    def corrupted(self, firing: Firing) -> None: ...
+
+    def rng(self, firing: Firing) -> random.Random: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ class Prelude:
 
 
 def prepare(
-    run: ChaosRun, plan: list[Firing], fn: Callable[..., Any], args: tuple[Any, ...], owner: object
+    run: CallSite, plan: list[Firing], fn: Callable[..., Any], args: tuple[Any, ...], owner: object
 ) -> Prelude:
     """Apply the firings that act before the call; the caller does the waiting."""
     prelude = Prelude(args)
@@ -108,7 +116,7 @@ def prepare(
 
 
 def _wipe(
-    run: ChaosRun, firing: Firing, prelude: Prelude, fn: Callable[..., Any], owner: object
+    run: CallSite, firing: Firing, prelude: Prelude, fn: Callable[..., Any], owner: object
 ) -> None:
     # A callable object agent is its own owner: its memory lives on it.
     itself = None if inspect.isroutine(fn) else fn
@@ -127,7 +135,7 @@ def _wipe(
     run.corrupted(firing)
 
 
-def apply_after(run: ChaosRun, plan: list[Firing], result: Any) -> Any:
+def apply_after(run: CallSite, plan: list[Firing], result: Any) -> Any:
     """Apply the firings that act on the call's result (it has run, effects happened)."""
     for firing in plan:
         spec = firing.spec

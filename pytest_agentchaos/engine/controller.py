@@ -8,24 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from pytest_agentchaos.engine.injection import Patch, wrap
 from pytest_agentchaos.model.faults import FaultSpec, parse_fault
 from pytest_agentchaos.model.outcomes import FaultResult, Outcome
+from pytest_agentchaos.model.records import Event
 
-
-class Event(BaseModel):
-    """One recorded event (calls, faults, detections, recoveries, messages)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    seq: int
-    ts_ns: int
-    agent: str
-    kind: str
-    fault_id: str | None
-    payload: Any
+__all__ = ["ChaosController", "Event"]
 
 
 class ChaosController:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -15,7 +16,13 @@ from typing import Any
 
 from pytest_agentchaos.config.settings import RunSettings
 from pytest_agentchaos.engine.calls import CallOptions, apply_after, effect_key, prepare
-from pytest_agentchaos.engine.recovery import Failure, RecoverHook, Recovery, StrategyRunner
+from pytest_agentchaos.engine.recovery import (
+    CallFailure,
+    Failure,
+    RecoverHook,
+    Recovery,
+    StrategyRunner,
+)
 from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_async, run_sync
 from pytest_agentchaos.errors import InjectedFault, describe_error
 from pytest_agentchaos.model.faults import AGENT_CALL_KINDS, FaultSpec
@@ -41,12 +48,15 @@ class ChaosRun:
         settings: RunSettings | None = None,
         faults: Iterable[FaultSpec] = (),
         recover: RecoverHook | None = None,
+        store: Any | None = None,
     ) -> None:
         self.run_id = run_id
         self.nodeid = nodeid
         self.seed = seed
         self.repetition = repetition
         self.settings = settings or RunSettings()
+        #: The session's store as strategies may read it (``ReadOnlyStore``), if any.
+        self.store = store
         self.events: list[EventTuple] = []
         self.firings: list[Firing] = []
         self.calls = CallCounts()
@@ -118,7 +128,7 @@ class ChaosRun:
         )
         return firing
 
-    def rng(self, firing: Firing) -> Any:
+    def rng(self, firing: Firing) -> random.Random:
         """The seeded generator for the choices one firing makes (which field, which value).
 
         Seeded by what the schedule fixes (seed, kind, target, call), never by the run id, so
@@ -167,7 +177,7 @@ class ChaosRun:
                 marked += 1
         return marked
 
-    def complete(self, target: str) -> None:
+    def complete(self, target: str, started_ns: int | None = None) -> None:
         """``target`` completed a step with a valid result: its surfaced faults are made good."""
         if target not in self._pending:
             return
@@ -315,7 +325,7 @@ class ChaosRun:
             return None
         method = self.acall if is_async else self.call
         again = functools.partial(method, name, call.fn, call.args, call.kwargs, options, owner)
-        failure = self._failure(name, number, error, plan, call.args, call.kwargs, is_async, again)
+        failure = self._failure(name, number, error, plan, call, is_async, again)
         return (yield from self.strategies.recover_steps(failure))
 
     def call(
@@ -405,14 +415,24 @@ class ChaosRun:
         number: int,
         error: BaseException,
         plan: list[Firing] | None,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        call: Invoke,
         is_async: bool,
         again: Callable[[], Any],
     ) -> Failure:
         fault_id = getattr(error, "fault_id", None)
         firing = self._by_id.get(fault_id) if fault_id else (plan[0] if plan else None)
-        return Failure(self, name, error, firing, number, args, kwargs, is_async, again)
+        return CallFailure(
+            run=self,
+            agent=name,
+            error=error,
+            fault=firing.spec if firing else None,
+            fault_id=firing.fault_id if firing else None,
+            call_number=number,
+            args=call.args,
+            kwargs=call.kwargs,
+            is_async=is_async,
+            again=again,
+        )
 
     # ------------------------------------------------------------------------- ending
     def finish(self, *, test_failed: bool = False) -> list[FaultResult]:

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from pytest_agentchaos.model.corruption import Corruption
 from pytest_agentchaos.model.faults import FaultSpec
 from pytest_agentchaos.model.kinds import Effect
@@ -63,6 +65,19 @@ class Firing:
 #: An event as recorded in the hot path: (monotonic ns, agent, kind, fault id, payload).
 #: Its sequence number is its index in the run's list; payloads are encoded at flush time.
 EventTuple = tuple[int, str, str, str | None, Any]
+
+
+class Event(BaseModel):
+    """One recorded event (calls, faults, detections, recoveries, messages)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    ts_ns: int
+    agent: str
+    kind: str
+    fault_id: str | None
+    payload: Any
 
 
 class CallCounts(Mapping[str, int]):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from pytest_agentchaos.engine.hookspecs import hookimpl
-from pytest_agentchaos.engine.run import Failure, Recovery
+from pytest_agentchaos.engine.recovery import Failure, Recovery
 from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_async, run_sync
 
 NAME = "retry"
@@ -17,13 +17,11 @@ NAME = "retry"
 
 def _attempts(failure: Failure) -> Steps[Recovery | None]:
     """The retry loop, written once: the run's driver (sync or async) carries it out."""
-    settings = failure.run.settings
+    settings = failure.settings
     for attempt in range(1, settings.retry_attempts + 1):
         wait_s = float(settings.retry_backoff_s * (2 ** (attempt - 1)))
-        failure.run.record(
-            failure.agent, "retry_attempt", failure.fault_id, {"attempt": attempt, "wait_s": wait_s}
-        )
-        if (yield Wait(wait_s, failure.run.cancelled)):
+        failure.record("retry_attempt", {"attempt": attempt, "wait_s": wait_s})
+        if (yield Wait(wait_s, failure.cancelled)):
             return None  # the run ended while we waited: nothing left to recover for
         try:
             value = yield Invoke(failure.call_again)
