@@ -1,6 +1,8 @@
 """pytest-agentchaos: chaos testing for LLM agents and multi-agent systems.
 
-The public API is what ``__all__`` lists; every other module may change.
+The public API is what ``__all__`` lists; every other module may change. The engine
+(``engine.run.ChaosRun``, ``config.settings.RunSettings``, ``engine.injection.current_run``)
+is importable from its modules but is not part of it: strategies see a :class:`Failure`.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from pytest_agentchaos.engine.controller import ChaosController, Event
 from pytest_agentchaos.engine.hookspecs import hookimpl
-from pytest_agentchaos.engine.injection import Patch, agent, current_run, wrap
-from pytest_agentchaos.engine.run import ChaosRun, Failure, Recovery, RunSettings
+from pytest_agentchaos.engine.injection import Patch, agent, wrap
+from pytest_agentchaos.engine.recovery import Failure, Recovery
 from pytest_agentchaos.errors import (
     AgentChaosError,
     AgentCrashed,
@@ -80,7 +82,6 @@ __all__ = [
     "CassetteMismatchError",
     "ChaosConfigError",
     "ChaosController",
-    "ChaosRun",
     "ContractViolation",
     "DeliveryError",
     "DeliveryTimeout",
@@ -97,12 +98,10 @@ __all__ = [
     "Patch",
     "Recovery",
     "RecoveryFailed",
-    "RunSettings",
     "StoreError",
     "TokenLimitExceeded",
     "__version__",
     "agent",
-    "current_run",
     "hookimpl",
     "parse_fault",
     "validate_message",

@@ -13,6 +13,7 @@ from typing import Any
 
 from pytest_agentchaos.config.settings import SessionSettings, resolve_run_settings
 from pytest_agentchaos.engine.injection import activate
+from pytest_agentchaos.engine.recovery import ReadOnlyStore
 from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.model.faults import FaultSpec
 from pytest_agentchaos.model.outcomes import FaultResult
@@ -70,6 +71,7 @@ class ChaosSession:
             settings=run_settings,
             faults=faults,
             recover=self.registry.recover,
+            store=ReadOnlyStore(lambda: self.store),
         )
         activate(run)
         return run

@@ -168,7 +168,7 @@ class ReadOnlyStore:
 class CallFailure:
     """The engine's :class:`Failure`: one failed call of one run."""
 
-    run: RecoveringRun = field(repr=False)
+    _run: RecoveringRun = field(repr=False)
     agent: str
     error: BaseException
     fault: FaultSpec | None
@@ -177,29 +177,29 @@ class CallFailure:
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
     is_async: bool
-    again: Callable[[], Any] = field(repr=False)
+    _again: Callable[[], Any] = field(repr=False)
 
     def call_again(self) -> Any:
-        return self.again()
+        return self._again()
 
     @property
     def events(self) -> Sequence[Event]:
-        return EventLog(self.run.events)
+        return EventLog(self._run.events)
 
     @property
     def store(self) -> Any | None:
-        return self.run.store
+        return self._run.store
 
     @property
     def settings(self) -> RunSettings:
-        return self.run.settings
+        return self._run.settings
 
     @property
     def cancelled(self) -> threading.Event:
-        return self.run.cancelled
+        return self._run.cancelled
 
     def record(self, kind: str, payload: Any = None) -> None:
-        self.run.record(self.agent, kind, self.fault_id, payload)
+        self._run.record(self.agent, kind, self.fault_id, payload)
 
 
 class StrategyRunner:

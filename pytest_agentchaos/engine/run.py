@@ -422,7 +422,7 @@ class ChaosRun:
         fault_id = getattr(error, "fault_id", None)
         firing = self._by_id.get(fault_id) if fault_id else (plan[0] if plan else None)
         return CallFailure(
-            run=self,
+            _run=self,
             agent=name,
             error=error,
             fault=firing.spec if firing else None,
@@ -431,7 +431,7 @@ class ChaosRun:
             args=call.args,
             kwargs=call.kwargs,
             is_async=is_async,
-            again=again,
+            _again=again,
         )
 
     # ------------------------------------------------------------------------- ending
