@@ -80,9 +80,6 @@ class ChaosSession:
         """End ``run`` and commit it with its events and firings, in one transaction."""
         activate(None)
         results = run.finish(test_failed=outcome in ("failed", "error"))
-        for spec in run.faults:
-            if not any(f.spec is spec for f in run.firings):
-                run.record(spec.target, "fault_never_fired", None, _describe_spec(spec))
         ended = run.ended_ns or time.monotonic_ns()
         row = RunRow(
             run_id=run.run_id,
@@ -135,11 +132,6 @@ class ChaosSession:
             )
         self.gate_failures = missed
         return missed
-
-
-def _describe_spec(spec: FaultSpec) -> str:
-    arguments = ", ".join(f"{key}={value!r}" for key, value in spec.params().items())
-    return f"chaos_{spec.kind}({arguments})"
 
 
 def worker_name() -> str:

@@ -478,7 +478,7 @@ def test_injected_crash_elsewhere_does_not_detect_a_hallucination() -> None:
         price_product({})
         with pytest.raises(AgentCrashed):
             sync_inventory()
-        price_product({})
+        price_product({"sku": "B2"})  # another question: asking the same one again detects
     results = {r.kind: r for r in run.finish()}
     assert results["hallucination"].outcome is Outcome.SILENT
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from pydantic import BaseModel
 
 from pytest_agentchaos.config.settings import RunSettings
 from pytest_agentchaos.errors import (
@@ -46,6 +43,8 @@ class CallSite(Protocol):
 
     def corrupted(self, firing: Firing) -> None: ...
 
+    def acted(self, firing: Firing) -> None: ...
+
     def rng(self, firing: Firing) -> random.Random: ...
 
 
@@ -67,6 +66,7 @@ class Prelude:
     error: BaseException | None = None
     skip: bool = False
     skipped_result: Any = None
+    blocking: list[Firing] = dataclasses.field(default_factory=list)  # hangs, while they wait
 
     @property
     def wait_s(self) -> float:
@@ -95,6 +95,7 @@ def prepare(
             )
         elif isinstance(spec, HangFault | InfiniteLoopFault):
             prelude.block_s = spec.seconds if spec.seconds is not None else run.settings.deadline_s
+            prelude.blocking.append(firing)
             error_type = AgentHung if isinstance(spec, HangFault) else AgentLooping
             what = "hung" if isinstance(spec, HangFault) else "looped without progress"
             prelude.error = error_type(
@@ -139,6 +140,8 @@ def apply_after(run: CallSite, plan: list[Firing], result: Any) -> Any:
     """Apply the firings that act on the call's result (it has run, effects happened)."""
     for firing in plan:
         spec = firing.spec
+        if spec.acts_after_call:
+            run.acted(firing)  # stamped now: the call has run, this is when the fault acts
         if isinstance(spec, CrashFault) and spec.when == "after":
             raise AgentCrashed(
                 f"chaos: agent {firing.target!r} crashed after call {firing.call_number} ran",
@@ -164,29 +167,3 @@ def apply_after(run: CallSite, plan: list[Firing], result: Any) -> Any:
         firing.detail["field"] = firing.corruption.path
         run.corrupted(firing)
     return result
-
-
-def canonical_json(value: Any) -> str:
-    """Stable JSON for an idempotency key: sorted keys, models and dataclasses as data."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_as_data)
-
-
-def _as_data(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    return repr(value)
-
-
-def effect_key(
-    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: CallOptions
-) -> str:
-    """The idempotency key of one side-effecting call, scoped to its agent."""
-    if isinstance(options.key, str):
-        return f"{name}:{options.key}"
-    if options.key is not None:
-        return f"{name}:{options.key(*args, **kwargs)}"
-    return f"{name}:{canonical_json([list(args), kwargs])}"

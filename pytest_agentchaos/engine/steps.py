@@ -21,7 +21,6 @@ rules, cancellation included::
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import threading
 import time
@@ -110,6 +109,8 @@ def _wait_sync(step: Wait) -> bool:
 
 
 async def _wait_async(step: Wait) -> bool:
+    import asyncio  # here, not at the top: the plugin must not load asyncio at start-up
+
     if step.cancel is None:
         await asyncio.sleep(step.seconds)
         return False

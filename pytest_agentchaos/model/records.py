@@ -31,6 +31,7 @@ class Firing:
     propagation: int = 0
     corruption: Corruption | None = None
     corrupted: bool = False  # a corrupting fault that found nothing to corrupt had no effect
+    acting: bool = False  # an after-call fault not yet stamped: it acts when the call returns
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
