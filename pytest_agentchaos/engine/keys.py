@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from pytest_agentchaos.errors import ChaosConfigError
 
-__all__ = ["UnkeyableArgument", "call_key", "canonical_json", "effect_key"]
+__all__ = ["UnkeyableArgument", "call_key", "canonical_json", "effect_key", "sketch"]
 
 #: Tags of non-JSON values start with NUL, which no plain dict key here may start with.
 _TAG = "\x00"
@@ -136,6 +136,27 @@ def _bound(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, A
             bound.apply_defaults()
             return dict(bound.arguments)
     return {f"{_TAG}args": list(args), f"{_TAG}kwargs": dict(kwargs)}
+
+
+_SCALARS = (str, int, float, bool)
+
+
+def sketch(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> frozenset[Any]:
+    """The plain values among a call's arguments (and one level inside them), cheaply.
+
+    Equal calls made the same way have equal sketches, so a call whose sketch differs from a
+    remembered question's is another question, without computing its exact key (binding and
+    encoding the arguments costs far more than a call).
+    """
+    found: set[Any] = set()
+    for value in (*args, *kwargs.values()):
+        if type(value) in _SCALARS:
+            found.add(value)
+        elif isinstance(value, Mapping):
+            found.update(v for v in value.values() if type(v) in _SCALARS)
+        elif isinstance(value, list | tuple):
+            found.update(v for v in value if type(v) in _SCALARS)
+    return frozenset(found)
 
 
 def call_key(

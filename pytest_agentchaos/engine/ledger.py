@@ -50,6 +50,7 @@ class RunLedger:
         self._hidden: dict[str, Firing] = {}  # corruptions nothing has detected yet, by id
         self._blocking: dict[str, list[Firing]] = {}  # hangs still blocking a caller
         self._asked: dict[str, dict[str, list[Firing]]] = {}  # target -> call key -> firings
+        self._sketches: dict[str, set[frozenset[Any]]] = {}  # target -> sketches of those calls
         self.corruptions = CorruptionIndex()
 
     # ------------------------------------------------------------------------- events
@@ -111,14 +112,18 @@ class RunLedger:
             if firing.corruption is not None:
                 self.corruptions.add(firing)
 
-    def asked(self, firing: Firing, key: str) -> None:
-        """The corrupted value of ``firing`` answered the call with idempotency key ``key``:
-        the same question asked again detects it (re-asking is detecting)."""
+    def asked(self, firing: Firing, key: str, sketch: frozenset[Any]) -> None:
+        """The corrupted value of ``firing`` answered the call with idempotency key ``key``
+        (whose arguments' :func:`~pytest_agentchaos.engine.keys.sketch` is ``sketch``): the
+        same question asked again detects it (re-asking is detecting)."""
         with self._lock:
             self._asked.setdefault(firing.target, {}).setdefault(key, []).append(firing)
+            self._sketches.setdefault(firing.target, set()).add(sketch)
 
-    def asking_again(self, target: str) -> bool:
-        return target in self._asked
+    def may_ask_again(self, target: str, sketch: frozenset[Any]) -> bool:
+        """Whether a call of ``target`` with this sketch may repeat a remembered question."""
+        sketches = self._sketches.get(target)
+        return sketches is not None and sketch in sketches
 
     def blocking(self, firings: list[Firing], blocked: bool) -> None:
         """Hangs of these firings start (``blocked``) or stop blocking their caller."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_agentchaos.config.settings import RunSettings
 from pytest_agentchaos.engine.calls import CallOptions, apply_after, prepare
-from pytest_agentchaos.engine.keys import call_key, effect_key
+from pytest_agentchaos.engine.keys import call_key, effect_key, sketch
 from pytest_agentchaos.engine.ledger import RunLedger
 from pytest_agentchaos.engine.recovery import (
     CallFailure,
@@ -172,7 +172,11 @@ class ChaosRun(RunLedger):
         args, kwargs = call.args, call.kwargs
         key = effect_key(name, call.fn, args, kwargs, options.key) if options.side_effect else None
         asked = key
-        if asked is None and self.asking_again(name):
+        if (
+            asked is None
+            and name in self._sketches
+            and self.may_ask_again(name, sketch(args, kwargs))
+        ):
             asked = call_key(name, call.fn, args, kwargs)
         if key is not None and key in self._effects:
             payload = {"call": number, "key": key}
@@ -261,7 +265,7 @@ class ChaosRun(RunLedger):
             if firing.corruption is not None:
                 asked = key or call_key(name, call.fn, call.args, call.kwargs)
                 if asked is not None:
-                    self.asked(firing, asked)
+                    self.asked(firing, asked, sketch(call.args, call.kwargs))
 
     def _cancelled(self, name: str, number: int, plan: list[Firing]) -> None:
         self.record(name, "call_cancelled", None, {"call": number})
