@@ -11,6 +11,7 @@ import random
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from threading import get_ident
 from typing import Any
 
 from pytest_agentchaos.config.settings import RunSettings
@@ -25,6 +26,7 @@ from pytest_agentchaos.engine.recovery import (
     StrategyRunner,
 )
 from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_async, run_sync
+from pytest_agentchaos.engine.threads import owners
 from pytest_agentchaos.errors import InjectedFault, describe_error
 from pytest_agentchaos.model.faults import AGENT_CALL_KINDS, FaultSpec
 from pytest_agentchaos.model.outcomes import FaultResult
@@ -306,6 +308,8 @@ class ChaosRun(RunLedger):
         The paths where nothing fires stay flat (a call costs well under a microsecond more
         than a raw one); a call at which a fault fired, and every recovery, runs as steps.
         """
+        if owners and owners.get(get_ident(), self) is not self:
+            return fn(*args, **kwargs)  # a thread left running by an ended run: not ours
         number = self.calls.next(name)
         indices = self._agent_faults.get(name)
         if indices is None:
@@ -388,6 +392,8 @@ class ChaosRun(RunLedger):
         """Run one call of agent ``name`` under this run's faults (the async path)."""
         import asyncio
 
+        if owners and owners.get(get_ident(), self) is not self:
+            return await fn(*args, **kwargs)  # a thread left running by an ended run
         number = self.calls.next(name)
         indices = self._agent_faults.get(name)
         if indices is None:
