@@ -64,6 +64,7 @@ class ChaosRun(RunLedger):
         #: The session's store as strategies may read it (``ReadOnlyStore``), if any.
         self.store = store
         self.calls = CallCounts()
+        self._counters = self.calls.counters  # read directly on the hot path
         self.strategies = StrategyRunner(self, recover)
         self._specs: list[FaultSpec] = []
         self._fired: list[int] = []
@@ -310,26 +311,34 @@ class ChaosRun(RunLedger):
         """
         if owners and owners.get(get_ident(), self) is not self:
             return fn(*args, **kwargs)  # a thread left running by an ended run: not ours
-        number = self.calls.next(name)
+        counter = self._counters.get(name)
+        number = next(counter) if counter is not None else self.calls.next(name)
         indices = self._agent_faults.get(name)
         if indices is None:
             indices = self._index(name)
         if indices or options.side_effect or self._corruptions:
             return self._armed_call(name, number, indices, fn, args, kwargs, options, owner)
-        # The common case, kept flat: nothing armed here, nothing to replay or track.
+        # The common case, kept flat: nothing armed here, nothing to replay or track. The lock
+        # is taken by hand: `with` costs more, and nothing between can raise.
         lock = self._lock
-        with lock:
-            started = _now()
-            self._sink.append((started, name, "call_start", None, number))
+        lock.acquire()
+        started = _now()
+        self._sink.append((started, name, "call_start", None, number))
+        lock.release()
         try:
             result = fn(*args, **kwargs)
         except Exception as error:
             return self._recover_sync(name, number, error, fn, args, kwargs, options, owner)
-        with lock:
-            ended = _now()
-            self._sink.append((ended, name, "call_end", None, number))
-            if self._pending:
+        lock.acquire()
+        ended = _now()
+        self._sink.append((ended, name, "call_end", None, number))
+        if self._pending:
+            try:
                 self._complete_locked(name, started, ended)
+            finally:
+                lock.release()
+        else:
+            lock.release()
         return result
 
     def _armed_call(
