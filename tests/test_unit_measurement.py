@@ -9,13 +9,15 @@ import threading
 import time
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import pytest
+import run_helpers
+from run_helpers import active
 
 from pytest_agentchaos import AgentCrashed, ChaosController, wrap
-from pytest_agentchaos.engine.injection import activate, agent
+from pytest_agentchaos.engine.injection import agent
 from pytest_agentchaos.engine.keys import UnkeyableArgument
 from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.errors import AgentHung, ChaosConfigError
@@ -26,21 +28,7 @@ MS = 1_000_000
 
 
 def make_run(*faults: tuple[str, dict[str, Any]]) -> ChaosRun:
-    return ChaosRun(
-        run_id="m",
-        nodeid="t",
-        seed=7,
-        faults=[parse_fault(kind, arguments) for kind, arguments in faults],
-    )
-
-
-@contextmanager
-def active(run: ChaosRun) -> Iterator[ChaosRun]:
-    previous = activate(run)
-    try:
-        yield run
-    finally:
-        activate(previous)
+    return run_helpers.make_run(*faults, run_id="m")
 
 
 def in_time_order(run: ChaosRun) -> bool:
