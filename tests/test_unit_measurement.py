@@ -73,10 +73,13 @@ def test_after_call_faults_are_stamped_when_they_act(kind: str, is_async: bool) 
         detected = time.monotonic_ns()
         run.detect("checked by the test", fault_id="m#1")
     [result] = run.finish()
+    # The fault acted between the body's end and the call's return, both seen by the test,
+    # so the true MTTD lies between these two readings (the old stamp made it 100 ms more).
     assert BODY_ENDS[0] <= result.injected_ns <= returned
     assert result.mttd_s is not None
-    truth_s = (result.detected_ns - returned) / 1e9  # type: ignore[operator]
-    assert abs(result.mttd_s - truth_s) < 0.001, (result.mttd_s, truth_s)
+    assert result.detected_ns is not None
+    at_least, at_most = result.detected_ns - returned, result.detected_ns - BODY_ENDS[0]
+    assert at_least / 1e9 <= result.mttd_s <= at_most / 1e9, (result.mttd_s, at_least, at_most)
     assert result.mttd_s < 0.1  # not the body's 100 ms
     if kind != "crash":  # a crash surfaces as it acts; the others when the test checks
         assert detected <= result.detected_ns  # type: ignore[operator]
