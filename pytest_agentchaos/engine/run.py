@@ -163,7 +163,9 @@ class ChaosRun(RunLedger):
         name: str,
         number: int,
         indices: tuple[int, ...],
-        call: Invoke,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
         options: CallOptions,
     ) -> tuple[str | None, list[Firing] | None, int]:
         """The head of a call on the full path: ``(key, plan, started_ns)``.
@@ -172,15 +174,14 @@ class ChaosRun(RunLedger):
         replayed instead: a replay counts as a call of the target (it has a call number) but
         no fault fires at it, since the body does not run.
         """
-        args, kwargs = call.args, call.kwargs
-        key = effect_key(name, call.fn, args, kwargs, options.key) if options.side_effect else None
+        key = effect_key(name, fn, args, kwargs, options.key) if options.side_effect else None
         asked = key
         if (
             asked is None
             and name in self._sketches
             and self.may_ask_again(name, sketch(args, kwargs))
         ):
-            asked = call_key(name, call.fn, args, kwargs)
+            asked = call_key(name, fn, args, kwargs)
         if key is not None and key in self._effects:
             payload = {"call": number, "key": key}
             return key, None, self.start_call(name, number, asked, "effect_replayed", payload)
@@ -353,12 +354,12 @@ class ChaosRun(RunLedger):
         owner: object,
     ) -> Any:
         """A sync call with something to track: flat unless a fault fires at it."""
-        call = Invoke(fn, args, kwargs)
-        key, plan, started = self._start(name, number, indices, call, options)
+        key, plan, started = self._start(name, number, indices, fn, args, kwargs, options)
         if plan is None:
             assert key is not None
             return self._replay(name, key, started)
         if plan:
+            call = Invoke(fn, args, kwargs)
             faulted = self._faulted_call(
                 name, number, plan, key, started, call, options, owner, False
             )
@@ -407,12 +408,12 @@ class ChaosRun(RunLedger):
         indices = self._agent_faults.get(name)
         if indices is None:
             indices = self._index(name)
-        call = Invoke(fn, args, kwargs)
-        key, plan, started = self._start(name, number, indices, call, options)
+        key, plan, started = self._start(name, number, indices, fn, args, kwargs, options)
         if plan is None:
             assert key is not None
             return self._replay(name, key, started)
         if plan:
+            call = Invoke(fn, args, kwargs)
             faulted = self._faulted_call(
                 name, number, plan, key, started, call, options, owner, True
             )
@@ -423,6 +424,7 @@ class ChaosRun(RunLedger):
             self._cancelled(name, number, plan)
             raise
         except Exception as error:
+            call = Invoke(fn, args, kwargs)
             failed = self._failed_steps(name, number, error, None, call, options, owner, True)
             recovery = await run_async(failed)
             if recovery is None:
