@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter
 
 from ecommerce_swarm.ontology import DEFINITIONS, SAME_CONCEPT, VOCABULARY
-from pytest_agentchaos import current_run
+from pytest_agentchaos import record_event
 from pytest_agentchaos.bus import MessageBus
 from pytest_agentchaos.protocol import Message, MessageType
 from pytest_agentchaos.semantic import Embedder, cosine
@@ -195,14 +195,12 @@ def handshake(
         parameters={"mapping": dict(mapping), "kept_apart": kept},
     )
     bus.send(done)
-    run = current_run()
-    if run is not None:
-        payload = {
-            "receiver": receiver,
-            "embedder": embedder.name,
-            "scores": scores,
-            "mapping": mapping,
-            "kept_apart": sorted(kept_apart),
-        }
-        run.record(sender, "semantic_handshake", None, payload)
+    payload = {
+        "receiver": receiver,
+        "embedder": embedder.name,
+        "scores": scores,
+        "mapping": mapping,
+        "kept_apart": sorted(kept_apart),
+    }
+    record_event(sender, "semantic_handshake", payload)
     return agreement

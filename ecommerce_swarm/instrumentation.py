@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ecommerce_swarm.llm import OfflineModel
-from pytest_agentchaos import current_run, wrap
+from pytest_agentchaos import detected, wrap
 from pytest_agentchaos.integrations.langgraph import instrument
 
 #: Nodes that write somewhere outside their return value: run at most once per key.
@@ -37,6 +37,4 @@ def instrument_models(agents: Mapping[str, Any]) -> None:
 def _report_rejection(agent_name: str, reason: str) -> None:
     """An agent refused its model's answer: in a chaos run, that detects what the model got
     wrong (the agent then asks again, which is the recovery)."""
-    run = current_run()
-    if run is not None:
-        run.detect(f"{agent_name} refused its model's answer: {reason}", target=f"{agent_name}.llm")
+    detected(f"{agent_name}.llm", f"{agent_name} refused its model's answer: {reason}")

@@ -1,6 +1,8 @@
 """pytest-agentchaos: chaos testing for LLM agents and multi-agent systems.
 
-The public API is what ``__all__`` lists; every other module may change.
+The public API is what ``__all__`` lists; every other module may change. The engine
+(``engine.run.ChaosRun``, ``config.settings.RunSettings``, ``engine.injection.current_run``)
+is importable from its modules but is not part of it: strategies see a :class:`Failure`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ if TYPE_CHECKING:  # every public name loads on first use; these imports are for
     )
     from pytest_agentchaos.engine.controller import ChaosController, Event
     from pytest_agentchaos.engine.hookspecs import hookimpl
-    from pytest_agentchaos.engine.injection import Patch, agent, current_run, wrap
-    from pytest_agentchaos.engine.run import ChaosRun, Failure, Recovery, RunSettings
+    from pytest_agentchaos.engine.injection import Patch, agent, wrap
+    from pytest_agentchaos.engine.notes import detected, record_event
+    from pytest_agentchaos.engine.recovery import Failure, Recovery
     from pytest_agentchaos.model.faults import FaultSpec, parse_fault
     from pytest_agentchaos.model.outcomes import FaultResult, Outcome
     from pytest_agentchaos.model.protocol import (
@@ -53,12 +56,11 @@ _LAZY = {
     "hookimpl": "engine.hookspecs",
     "Patch": "engine.injection",
     "agent": "engine.injection",
-    "current_run": "engine.injection",
     "wrap": "engine.injection",
-    "ChaosRun": "engine.run",
-    "Failure": "engine.run",
-    "Recovery": "engine.run",
-    "RunSettings": "engine.run",
+    "detected": "engine.notes",
+    "record_event": "engine.notes",
+    "Failure": "engine.recovery",
+    "Recovery": "engine.recovery",
     "FaultSpec": "model.faults",
     "parse_fault": "model.faults",
     "FaultResult": "model.outcomes",
@@ -96,7 +98,6 @@ __all__ = [
     "CassetteMismatchError",
     "ChaosConfigError",
     "ChaosController",
-    "ChaosRun",
     "ContractViolation",
     "DeliveryError",
     "DeliveryTimeout",
@@ -113,14 +114,14 @@ __all__ = [
     "Patch",
     "Recovery",
     "RecoveryFailed",
-    "RunSettings",
     "StoreError",
     "TokenLimitExceeded",
     "__version__",
     "agent",
-    "current_run",
+    "detected",
     "hookimpl",
     "parse_fault",
+    "record_event",
     "validate_message",
     "wrap",
 ]

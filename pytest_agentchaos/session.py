@@ -13,6 +13,7 @@ from typing import Any
 
 from pytest_agentchaos.config.settings import SessionSettings, resolve_run_settings
 from pytest_agentchaos.engine.injection import activate
+from pytest_agentchaos.engine.recovery import ReadOnlyStore
 from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.model.faults import FaultSpec
 from pytest_agentchaos.model.outcomes import FaultResult
@@ -71,6 +72,7 @@ class ChaosSession:
             settings=run_settings,
             faults=faults,
             recover=self.registry.recover,
+            store=ReadOnlyStore(lambda: self.store),
         )
         activate(run)
         return run
@@ -82,9 +84,6 @@ class ChaosSession:
         """
         activate(None)
         results = run.finish(test_failed=outcome in ("failed", "error"))
-        for spec in run.faults:
-            if not any(f.spec is spec for f in run.firings):
-                run.record(spec.target, "fault_never_fired", None, _describe_spec(spec))
         ended = run.ended_ns or time.monotonic_ns()
         row = RunRow(
             run_id=run.run_id,
@@ -140,11 +139,6 @@ class ChaosSession:
             )
         self.gate_failures = missed
         return missed
-
-
-def _describe_spec(spec: FaultSpec) -> str:
-    arguments = ", ".join(f"{key}={value!r}" for key, value in spec.params().items())
-    return f"chaos_{spec.kind}({arguments})"
 
 
 def worker_name() -> str:

@@ -758,7 +758,7 @@ def test_injected_crash_of_another_agent_does_not_detect_a_corruption(
         from pytest_agentchaos import agent, AgentCrashed
 
         @agent("pricing")
-        def price():
+        def price(sku="A1"):
             return {"price": 10.0}
 
         @agent("inventory")
@@ -772,7 +772,7 @@ def test_injected_crash_of_another_agent_does_not_detect_a_corruption(
             with pytest.raises(AgentCrashed):
                 stock()
             assert stock() == 3
-            price()
+            price("B2")  # another question: asking the same one again would detect it
         """,
     )
     result.assert_outcomes(passed=1)

@@ -12,10 +12,10 @@ import threading
 import time
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from run_helpers import active, make_run
 
 from pytest_agentchaos.engine.injection import activate, agent, current_run, wrap
 from pytest_agentchaos.engine.run import ChaosRun, Recovery, RunSettings
@@ -26,28 +26,8 @@ from pytest_agentchaos.errors import (
     ChaosConfigError,
     TokenLimitExceeded,
 )
-from pytest_agentchaos.model.faults import parse_fault
 from pytest_agentchaos.model.outcomes import FaultResult, Outcome
 from pytest_agentchaos.strategies.registry import StrategyRegistry
-
-
-def make_run(*faults: tuple[str, dict[str, Any]], **kwargs: Any) -> ChaosRun:
-    return ChaosRun(
-        run_id="run-1",
-        nodeid="tests/test_x.py::test_y",
-        seed=1234,
-        faults=[parse_fault(kind, arguments) for kind, arguments in faults],
-        **kwargs,
-    )
-
-
-@contextmanager
-def active(run: ChaosRun) -> Iterator[ChaosRun]:
-    previous = activate(run)
-    try:
-        yield run
-    finally:
-        activate(previous)
 
 
 def kinds(run: ChaosRun, agent_name: str | None = None) -> list[str]:
@@ -478,7 +458,7 @@ def test_injected_crash_elsewhere_does_not_detect_a_hallucination() -> None:
         price_product({})
         with pytest.raises(AgentCrashed):
             sync_inventory()
-        price_product({})
+        price_product({"sku": "B2"})  # another question: asking the same one again detects
     results = {r.kind: r for r in run.finish()}
     assert results["hallucination"].outcome is Outcome.SILENT
 
@@ -618,8 +598,9 @@ def test_broken_strategy_is_recorded_and_next_one_tried() -> None:
             raise RuntimeError("oops")
         assert failure.agent == "pricing"
         assert failure.call_number == 1
-        assert failure.firing is not None
-        assert failure.firing.spec.kind == "crash"
+        assert failure.fault is not None
+        assert failure.fault.kind == "crash"
+        assert failure.fault_id == "run-1#1"
         return Recovery({"price": 1.0}, detail="fallback value")
 
     run = make_run(

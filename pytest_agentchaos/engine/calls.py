@@ -1,21 +1,19 @@
 """What agent-call faults do before and after the wrapped call runs.
 
-Shared by the sync and async call paths of
-:class:`~pytest_agentchaos.engine.run.ChaosRun`: they only differ in how they wait, so
-everything else is decided here.
+The chaos run's faulted call (one generator of steps, for the sync and the async driver) asks
+:func:`prepare` what to do before the call and :func:`apply_after` what to do to its result.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel
-
+from pytest_agentchaos.config.settings import RunSettings
 from pytest_agentchaos.errors import (
     AgentHung,
     AgentLooping,
@@ -37,8 +35,17 @@ from pytest_agentchaos.model.faults import (
 )
 from pytest_agentchaos.model.records import Firing
 
-if TYPE_CHECKING:
-    from pytest_agentchaos.engine.run import ChaosRun
+
+class CallSite(Protocol):
+    """What faults acting on a call need of their run (so this module does not import it)."""
+
+    settings: RunSettings
+
+    def corrupted(self, firing: Firing) -> None: ...
+
+    def acted(self, firing: Firing) -> None: ...
+
+    def rng(self, firing: Firing) -> random.Random: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class Prelude:
     error: BaseException | None = None
     skip: bool = False
     skipped_result: Any = None
+    blocking: list[Firing] = dataclasses.field(default_factory=list)  # hangs, while they wait
 
     @property
     def wait_s(self) -> float:
@@ -67,7 +75,7 @@ class Prelude:
 
 
 def prepare(
-    run: ChaosRun, plan: list[Firing], fn: Callable[..., Any], args: tuple[Any, ...], owner: object
+    run: CallSite, plan: list[Firing], fn: Callable[..., Any], args: tuple[Any, ...], owner: object
 ) -> Prelude:
     """Apply the firings that act before the call; the caller does the waiting."""
     prelude = Prelude(args)
@@ -87,6 +95,7 @@ def prepare(
             )
         elif isinstance(spec, HangFault | InfiniteLoopFault):
             prelude.block_s = spec.seconds if spec.seconds is not None else run.settings.deadline_s
+            prelude.blocking.append(firing)
             error_type = AgentHung if isinstance(spec, HangFault) else AgentLooping
             what = "hung" if isinstance(spec, HangFault) else "looped without progress"
             prelude.error = error_type(
@@ -108,7 +117,7 @@ def prepare(
 
 
 def _wipe(
-    run: ChaosRun, firing: Firing, prelude: Prelude, fn: Callable[..., Any], owner: object
+    run: CallSite, firing: Firing, prelude: Prelude, fn: Callable[..., Any], owner: object
 ) -> None:
     # A callable object agent is its own owner: its memory lives on it.
     itself = None if inspect.isroutine(fn) else fn
@@ -127,10 +136,12 @@ def _wipe(
     run.corrupted(firing)
 
 
-def apply_after(run: ChaosRun, plan: list[Firing], result: Any) -> Any:
+def apply_after(run: CallSite, plan: list[Firing], result: Any) -> Any:
     """Apply the firings that act on the call's result (it has run, effects happened)."""
     for firing in plan:
         spec = firing.spec
+        if spec.acts_after_call:
+            run.acted(firing)  # stamped now: the call has run, this is when the fault acts
         if isinstance(spec, CrashFault) and spec.when == "after":
             raise crash_error_type(spec.error)(
                 f"chaos: agent {firing.target!r} crashed after call {firing.call_number} ran",
@@ -156,29 +167,3 @@ def apply_after(run: ChaosRun, plan: list[Firing], result: Any) -> Any:
         firing.detail["field"] = firing.corruption.path
         run.corrupted(firing)
     return result
-
-
-def canonical_json(value: Any) -> str:
-    """Stable JSON for an idempotency key: sorted keys, models and dataclasses as data."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_as_data)
-
-
-def _as_data(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    return repr(value)
-
-
-def effect_key(
-    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: CallOptions
-) -> str:
-    """The idempotency key of one side-effecting call, scoped to its agent."""
-    if isinstance(options.key, str):
-        return f"{name}:{options.key}"
-    if options.key is not None:
-        return f"{name}:{options.key(*args, **kwargs)}"
-    return f"{name}:{canonical_json([list(args), kwargs])}"

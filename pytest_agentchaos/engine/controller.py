@@ -9,24 +9,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from pytest_agentchaos.engine.injection import Patch, wrap
-from pytest_agentchaos.model.faults import FaultSpec, parse_fault
+from pytest_agentchaos.model.faults import DELAY_KINDS, FaultSpec, parse_fault
 from pytest_agentchaos.model.outcomes import FaultResult, Outcome
+from pytest_agentchaos.model.records import Event
 
-
-class Event(BaseModel):
-    """One recorded event (calls, faults, detections, recoveries, messages)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    seq: int
-    ts_ns: int
-    agent: str
-    kind: str
-    fault_id: str | None
-    payload: Any
+__all__ = ["ChaosController", "Event"]
 
 
 class ChaosController:
@@ -77,8 +65,10 @@ class ChaosController:
 
         With neither ``target`` nor ``kind``: every corrupted value not yet detected. With
         either: every firing not yet detected at ``target`` (an agent, or either end of a
-        ``sender->receiver`` link) and of ``kind``, whatever its effect, so a lost message or a
-        missed tick that your own check noticed counts as detected too.
+        ``sender->receiver`` link) and of ``kind``, so a lost message or a missed tick that
+        your own check noticed counts as detected too. Without ``kind``, delays (``delay``,
+        ``message_delay``) are left alone: once over nothing of them is left to notice, so
+        mark one with ``kind="delay"``.
         """
         if self.run is None:
             return 0
@@ -87,9 +77,10 @@ class ChaosController:
         marked = 0
         for firing in list(self.run.firings):
             ends = (firing.target, *firing.target.split("->"))
-            selected = (target is None or target in ends) and (
-                kind is None or firing.spec.kind == kind
+            of_kind = (
+                firing.spec.kind not in DELAY_KINDS if kind is None else firing.spec.kind == kind
             )
+            selected = (target is None or target in ends) and of_kind
             if selected and firing.detected_ns is None:
                 marked += self.run.detect(reason, fault_id=firing.fault_id, hidden=False)
         return marked

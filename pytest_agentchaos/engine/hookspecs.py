@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from pytest_agentchaos.engine.run import ChaosRun, Failure, Recovery
+    from pytest_agentchaos.engine.recovery import Failure, Recovery
+    from pytest_agentchaos.engine.run import ChaosRun
     from pytest_agentchaos.model.outcomes import FaultResult
 
 PROJECT = "agentchaos"

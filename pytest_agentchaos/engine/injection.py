@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from pytest_agentchaos.engine.calls import CallOptions
 from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.engine.threads import bind_new_threads, owners
 from pytest_agentchaos.errors import ChaosConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -23,15 +25,23 @@ _active: ChaosRun | None = None
 
 
 def activate(run: ChaosRun | None) -> ChaosRun | None:
-    """Make ``run`` the run that wrapped agents report to; returns the previous one."""
+    """Make ``run`` the run that wrapped agents report to; returns the previous one.
+
+    Threads started while ``run`` is active belong to it (:mod:`~pytest_agentchaos.engine.threads`).
+    """
     global _active
     previous, _active = _active, run
+    bind_new_threads(run)
     return previous
 
 
 def current_run() -> ChaosRun | None:
-    """The chaos run in progress in this process, if any."""
-    return _active
+    """The chaos run in progress in this process, if any, as this thread sees it: ``None``
+    for a thread that belongs to another (ended) run."""
+    run = _active
+    if run is not None and owners and owners.get(threading.get_ident(), run) is not run:
+        return None
+    return run
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -41,9 +51,29 @@ def _is_async(fn: Callable[..., Any]) -> bool:
 
 
 def _check_name(name: object) -> str:
+    """An agent's name is stored and shown in every report: it must be encodable text.
+
+    A NUL or a lone surrogate cannot be (SQLite's UTF-8, generated code); other control
+    characters are escaped where names are shown (the reports), so they are accepted.
+    """
     if not isinstance(name, str) or not name.strip():
         raise ChaosConfigError(f"an agent needs a non-empty name, got {name!r}")
+    problem = _name_problem(name)
+    if problem is not None:
+        raise ChaosConfigError(
+            f"agent name {name!r} is not usable: {problem}; an agent name is stored and shown "
+            "in reports, so it must be text that UTF-8 can encode, without NUL characters"
+        )
     return name
+
+
+def _name_problem(name: str) -> str | None:
+    for char in name:
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            return f"it is not valid Unicode text (a lone surrogate, {char!r})"
+        if char == "\x00":
+            return "it contains a NUL character ('\\x00')"
+    return None
 
 
 @overload

@@ -7,16 +7,28 @@ what is recorded while it works.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, overload
 
+from pytest_agentchaos.config.settings import RunSettings
+from pytest_agentchaos.engine.steps import Invoke, Steps
 from pytest_agentchaos.errors import describe_error
-from pytest_agentchaos.model.records import Firing
+from pytest_agentchaos.model.faults import FaultSpec
+from pytest_agentchaos.model.records import Event, EventTuple
 
-if TYPE_CHECKING:
-    from pytest_agentchaos.engine.run import ChaosRun
+__all__ = [
+    "CallFailure",
+    "EventLog",
+    "Failure",
+    "ReadOnlyStore",
+    "RecoverHook",
+    "Recovery",
+    "RecoveringRun",
+    "StrategyRunner",
+]
 
 
 @dataclass(frozen=True)
@@ -27,32 +39,173 @@ class Recovery:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class Failure:
-    """A failed agent call, as handed to recovery strategies."""
+class Failure(Protocol):
+    """A failed agent call, as a recovery strategy sees it: the stable strategy interface.
 
-    run: ChaosRun
-    agent: str
-    error: BaseException
-    firing: Firing | None
-    call_number: int
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    is_async: bool
-    call_again: Callable[[], Any] = field(repr=False)
+    Everything a strategy needs and nothing of the engine: the call (``agent``, ``args``,
+    ``kwargs``, ``call_number``, ``is_async``), what went wrong (``error``, ``fault``,
+    ``fault_id``), a way to run it again (``call_again()``), read-only views of the run's
+    events and of the session's store, the run's resolved ``settings``, ``cancelled`` (set when
+    the run ends: pass it to every wait) and ``record()`` to add an event to the log.
+    """
+
+    @property
+    def agent(self) -> str:
+        """The failed agent's name."""
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """The call's positional arguments."""
+
+    @property
+    def kwargs(self) -> Mapping[str, Any]:
+        """The call's keyword arguments."""
+
+    @property
+    def error(self) -> BaseException:
+        """The exception the call raised."""
+
+    @property
+    def fault(self) -> FaultSpec | None:
+        """The fault that caused it, if it was injected; ``None`` for the agent's own errors."""
 
     @property
     def fault_id(self) -> str | None:
-        return self.firing.fault_id if self.firing else None
+        """The firing's id (as in events and the store), if a fault caused it."""
+
+    @property
+    def call_number(self) -> int:
+        """Which call of the agent failed (1-based)."""
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the agent is async: then ``call_again()`` returns an awaitable."""
+
+    def call_again(self) -> Any:
+        """Run the agent again with the same arguments, through chaos (faults may fire again;
+        a side-effecting agent replays its recorded result). Awaitable for async agents."""
+
+    @property
+    def events(self) -> Sequence[Event]:
+        """The run's events so far, oldest first (a read-only view, not a copy)."""
+
+    @property
+    def store(self) -> Any | None:
+        """The session's event store, read-only (earlier tests' runs, faults and events), or
+        ``None`` when the run has none (a run driven without the plugin)."""
+
+    @property
+    def settings(self) -> RunSettings:
+        """The run's resolved settings (strategies, deadline, retry settings)."""
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set when the run ends: pass it to every wait (``Event.wait(seconds)``)."""
+
+    def record(self, kind: str, payload: Any = None) -> None:
+        """Add an event of ``kind`` about this failure to the run's log."""
 
 
 RecoverHook = Callable[[Failure, str], "Recovery | Awaitable[Recovery | None] | None"]
 
 
+class RecoveringRun(Protocol):
+    """What the strategy side needs of a chaos run (so this module does not import it)."""
+
+    settings: RunSettings
+    cancelled: threading.Event
+    events: list[EventTuple]
+    store: Any | None
+
+    def record(
+        self, agent: str, kind: str, fault_id: str | None = None, payload: Any = None
+    ) -> None: ...
+
+    def complete(self, target: str, started_ns: int | None = None) -> None: ...
+
+
+class EventLog(Sequence[Event]):
+    """A read-only view of a run's event list: each item is built on access, nothing copied."""
+
+    def __init__(self, events: list[EventTuple]) -> None:
+        self._events = events
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._events)))]
+        seq = index + len(self._events) if index < 0 else index
+        ts_ns, agent, kind, fault_id, payload = self._events[seq]
+        return Event(
+            seq=seq, ts_ns=ts_ns, agent=agent, kind=kind, fault_id=fault_id, payload=payload
+        )
+
+
+class ReadOnlyStore:
+    """The session's store as strategies see it: its read methods only."""
+
+    READ_METHODS = frozenset({"sessions", "latest_session", "runs", "faults", "events"})
+
+    def __init__(self, store: Callable[[], Any]) -> None:
+        self._store = store  # opened on first use: most runs never look
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.READ_METHODS:
+            raise AttributeError(
+                f"a strategy's store is read-only: {name!r} is not one of "
+                f"{', '.join(sorted(self.READ_METHODS))}"
+            )
+        return getattr(self._store(), name)
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    """The engine's :class:`Failure`: one failed call of one run."""
+
+    _run: RecoveringRun = field(repr=False)
+    agent: str
+    error: BaseException
+    fault: FaultSpec | None
+    fault_id: str | None
+    call_number: int
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    is_async: bool
+    _again: Callable[[], Any] = field(repr=False)
+
+    def call_again(self) -> Any:
+        return self._again()
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return EventLog(self._run.events)
+
+    @property
+    def store(self) -> Any | None:
+        return self._run.store
+
+    @property
+    def settings(self) -> RunSettings:
+        return self._run.settings
+
+    @property
+    def cancelled(self) -> threading.Event:
+        return self._run.cancelled
+
+    def record(self, kind: str, payload: Any = None) -> None:
+        self._run.record(self.agent, kind, self.fault_id, payload)
+
+
 class StrategyRunner:
     """Runs the configured strategies for one chaos run."""
 
-    def __init__(self, run: ChaosRun, hook: RecoverHook | None) -> None:
+    def __init__(self, run: RecoveringRun, hook: RecoverHook | None) -> None:
         self.run = run
         self.hook = hook
         # Per thread and per asyncio task: a recovery in one must not silence failures of
@@ -74,28 +227,16 @@ class StrategyRunner:
             and (self._active.get() is None)
         )
 
-    def recover(self, failure: Failure) -> Recovery | None:
-        for strategy in self.run.settings.strategies:
-            token = self._active.set(strategy)
-            try:
-                outcome = self._ask(failure, strategy)
-            except Exception as error:
-                self._broken(failure, strategy, describe_error(error))
-                continue
-            finally:
-                self._active.reset(token)
-            if not self._declined(failure, strategy, outcome):
-                return self._recovered(failure, strategy, outcome)
-        self.run.record(failure.agent, "recovery_failed", failure.fault_id)
-        return None
+    def recover_steps(self, failure: Failure) -> Steps[Recovery | None]:
+        """Ask each configured strategy in turn; the first :class:`Recovery` wins.
 
-    async def arecover(self, failure: Failure) -> Recovery | None:
+        Written once for both drivers: under :func:`run_async` an awaitable answer (an async
+        strategy) is awaited at the ``Invoke``.
+        """
         for strategy in self.run.settings.strategies:
             token = self._active.set(strategy)
             try:
-                outcome = self._ask(failure, strategy)
-                if isinstance(outcome, Awaitable):
-                    outcome = await outcome
+                outcome = yield Invoke(self._ask, (failure, strategy))
             except Exception as error:
                 self._broken(failure, strategy, describe_error(error))
                 continue

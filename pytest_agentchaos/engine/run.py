@@ -6,18 +6,31 @@ the CLI and the experiment runner drive it the same way the plugin does.
 
 from __future__ import annotations
 
-import threading
+import functools
+import random
+import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
+from threading import get_ident
 from typing import Any
 
 from pytest_agentchaos.config.settings import RunSettings
-from pytest_agentchaos.engine.calls import CallOptions, apply_after, effect_key, prepare
-from pytest_agentchaos.engine.recovery import Failure, RecoverHook, Recovery, StrategyRunner
+from pytest_agentchaos.engine.calls import CallOptions, apply_after, prepare
+from pytest_agentchaos.engine.keys import call_key, effect_key, sketch
+from pytest_agentchaos.engine.ledger import RunLedger
+from pytest_agentchaos.engine.recovery import (
+    CallFailure,
+    Failure,
+    RecoverHook,
+    Recovery,
+    StrategyRunner,
+)
+from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_async, run_sync
+from pytest_agentchaos.engine.threads import owners
 from pytest_agentchaos.errors import InjectedFault, describe_error
 from pytest_agentchaos.model.faults import AGENT_CALL_KINDS, FaultSpec
 from pytest_agentchaos.model.outcomes import FaultResult
-from pytest_agentchaos.model.records import CallCounts, EventTuple, Firing
+from pytest_agentchaos.model.records import CallCounts, Firing
 from pytest_agentchaos.model.schedule import rng_for, should_fire
 
 _now = time.monotonic_ns
@@ -25,8 +38,11 @@ _now = time.monotonic_ns
 __all__ = ["ChaosRun", "Failure", "RecoverHook", "Recovery", "RunSettings"]
 
 
-class ChaosRun:
-    """One test run (or repetition) under chaos."""
+class ChaosRun(RunLedger):
+    """One test run (or repetition) under chaos: its schedule and its agent calls.
+
+    The bookkeeping (events, firings, detection, recovery) is :class:`RunLedger`'s.
+    """
 
     def __init__(
         self,
@@ -38,32 +54,28 @@ class ChaosRun:
         settings: RunSettings | None = None,
         faults: Iterable[FaultSpec] = (),
         recover: RecoverHook | None = None,
+        store: Any | None = None,
     ) -> None:
-        self.run_id = run_id
+        super().__init__(run_id)
         self.nodeid = nodeid
         self.seed = seed
         self.repetition = repetition
         self.settings = settings or RunSettings()
-        self.events: list[EventTuple] = []
-        self.firings: list[Firing] = []
+        #: The session's store as strategies may read it (``ReadOnlyStore``), if any.
+        self.store = store
         self.calls = CallCounts()
+        self._counters = self.calls.counters  # read directly on the hot path
         self.strategies = StrategyRunner(self, recover)
         self._specs: list[FaultSpec] = []
         self._fired: list[int] = []
         self._agent_faults: dict[str, tuple[int, ...]] = {}
-        self._by_id: dict[str, Firing] = {}
-        self._pending: dict[str, list[Firing]] = {}  # surfaced, waiting for a good call
-        self._hidden: list[Firing] = []  # corruptions nothing has detected yet
-        self._corruptions: list[Firing] = []
+        self._corruptions: list[Firing] = []  # every corruption with a value, detected or not
         self._effects: dict[str, Any] = {}
-        self._lock = threading.RLock()
-        self.cancelled = threading.Event()
         self.started_ns = _now()
-        self.ended_ns: int | None = None
         for spec in faults:
             self.add_fault(spec)
 
-    # ----------------------------------------------------------------- faults and events
+    # ------------------------------------------------------------------------ schedule
     @property
     def faults(self) -> tuple[FaultSpec, ...]:
         return tuple(self._specs)
@@ -74,12 +86,6 @@ class ChaosRun:
             self._specs.append(spec)
             self._fired.append(0)
             self._agent_faults.clear()
-
-    def record(
-        self, agent: str, kind: str, fault_id: str | None = None, payload: Any = None
-    ) -> None:
-        """Append an event to this run's log."""
-        self.events.append((_now(), agent, kind, fault_id, payload))
 
     def armed(self, layer_kinds: frozenset[str]) -> list[tuple[int, FaultSpec]]:
         """The armed faults of the given kinds, with their schedule index."""
@@ -93,29 +99,12 @@ class ChaosRun:
         with self._lock:  # re-checked under the lock: another thread may have used up `times`
             if spec.times is not None and self._fired[index] >= spec.times:
                 return False
+            if self.ended_ns is not None:  # a thread outliving its test fires nothing more
+                return False
             self._fired[index] += 1
             return True
 
-    def fire(self, spec: FaultSpec, target: str, call_number: int | None) -> Firing:
-        """Record that ``spec`` fired at ``target`` now."""
-        with self._lock:
-            firing = Firing(
-                f"{self.run_id}#{len(self.firings) + 1}", spec, target, call_number, _now()
-            )
-            self.firings.append(firing)
-            self._by_id[firing.fault_id] = firing
-        self.events.append(
-            (
-                firing.injected_ns,
-                target,
-                "fault_injected",
-                firing.fault_id,
-                {"kind": spec.kind, "call": call_number, "params": spec.params()},
-            )
-        )
-        return firing
-
-    def rng(self, firing: Firing) -> Any:
+    def rng(self, firing: Firing) -> random.Random:
         """The seeded generator for the choices one firing makes (which field, which value).
 
         Seeded by what the schedule fixes (seed, kind, target, call), never by the run id, so
@@ -125,63 +114,16 @@ class ChaosRun:
 
     def corrupted(self, firing: Firing) -> None:
         """``firing`` handed on a corrupted value that nothing has detected yet."""
-        firing.corrupted = True
-        with self._lock:
-            self._hidden.append(firing)
-            self._corruptions.append(firing)
+        super().corrupted(firing)
+        if firing.corruption is not None:
+            with self._lock:
+                self._corruptions.append(firing)
 
-    # -------------------------------------------------------- detection and recovery
-    def detect(
-        self,
-        reason: str,
-        *,
-        fault_id: str | None = None,
-        target: str | None = None,
-        hidden: bool = True,
-    ) -> int:
-        """A failure surfaced now: mark the firing ``fault_id`` detected and, with ``hidden``,
-        every corruption nothing had detected yet (of ``target`` only, when given).
-
-        Returns how many firings were newly marked.
-        """
-        now = _now()
-        marked = 0
-        with self._lock:
-            chosen = [self._by_id[fault_id]] if fault_id in self._by_id else []
-            if hidden:
-                keep: list[Firing] = []
-                for firing in self._hidden:
-                    (chosen if target is None or firing.target == target else keep).append(firing)
-                self._hidden = keep
-            for firing in chosen:
-                if firing.detected_ns is not None:
-                    continue
-                if firing in self._hidden:
-                    self._hidden.remove(firing)
-                firing.detected_ns, firing.detected_by = now, reason
-                self._pending.setdefault(firing.target, []).append(firing)
-                self.events.append((now, firing.target, "fault_detected", firing.fault_id, reason))
-                marked += 1
-        return marked
-
-    def complete(self, target: str) -> None:
-        """``target`` completed a step with a valid result: its surfaced faults are made good."""
-        if target not in self._pending:
-            return
-        now = _now()
-        with self._lock:
-            for firing in self._pending.pop(target, ()):
-                strategy = self.strategies.current()
-                firing.recovered_ns, firing.strategy = now, strategy
-                self.events.append(
-                    (now, target, "fault_recovered", firing.fault_id, {"strategy": strategy})
-                )
-
+    # -------------------------------------------------------------------- failures
     def _failed(self, name: str, number: int, error: BaseException) -> None:
         fault_id = getattr(error, "fault_id", None)
-        self.events.append(
-            (_now(), name, "call_error", fault_id, {"call": number, "error": describe_error(error)})
-        )
+        payload = {"call": number, "error": describe_error(error)}
+        self.record(name, "call_error", fault_id, payload)
         if isinstance(error, InjectedFault):
             # An injected failure is no check of anyone's output: it detects only itself.
             self.detect(
@@ -195,11 +137,6 @@ class ChaosRun:
         """Count one more call (or request, or delivery) of ``name``; returns its number."""
         return self.calls.next(name)
 
-    def _count(self, name: str) -> tuple[int, tuple[int, ...]]:
-        number = self.count_call(name)
-        indices = self._agent_faults.get(name)
-        return number, self._index(name) if indices is None else indices
-
     def _index(self, name: str) -> tuple[int, ...]:
         """The armed agent-call faults that select ``name`` (cached until a fault is added)."""
         indices = tuple(
@@ -210,25 +147,154 @@ class ChaosRun:
 
     def _plan(self, name: str, number: int, indices: tuple[int, ...]) -> list[Firing]:
         return [
-            self.fire(self._specs[i], name, number) for i in indices if self.decide(i, name, number)
+            self.fire(self._specs[i], name, number, acts_later=self._specs[i].acts_after_call)
+            for i in indices
+            if self.decide(i, name, number)
         ]
 
-    def _received(self, name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
-        from pytest_agentchaos.model.corruption import carries
+    def _received(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        for firing in self.corruptions.carried(args, kwargs):
+            firing.propagation += 1
+            path = firing.corruption.path if firing.corruption else ""
+            self.record(name, "corruption_received", firing.fault_id, path)
 
-        for firing in self._corruptions:
-            corruption = firing.corruption
-            if corruption is not None and (
-                any(carries(a, corruption) for a in args)
-                or any(carries(v, corruption) for v in kwargs.values())
-            ):
-                firing.propagation += 1
-                self.record(name, "corruption_received", firing.fault_id, corruption.path)
+    def _start(
+        self,
+        name: str,
+        number: int,
+        indices: tuple[int, ...],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+    ) -> tuple[str | None, list[Firing] | None, int]:
+        """The head of a call on the full path: ``(key, plan, started_ns)``.
 
-    def _replay(self, name: str, number: int, key: str) -> Any:
-        self.record(name, "effect_replayed", None, {"call": number, "key": key})
-        self.complete(name)
+        ``plan`` (the firings at this call) is ``None`` when a side effect's recorded result is
+        replayed instead: a replay counts as a call of the target (it has a call number) but
+        no fault fires at it, since the body does not run.
+        """
+        key = effect_key(name, fn, args, kwargs, options.key) if options.side_effect else None
+        asked = key
+        if (
+            asked is None
+            and name in self._sketches
+            and self.may_ask_again(name, sketch(args, kwargs))
+        ):
+            asked = call_key(name, fn, args, kwargs)
+        if key is not None and key in self._effects:
+            payload = {"call": number, "key": key}
+            return key, None, self.start_call(name, number, asked, "effect_replayed", payload)
+        if self._corruptions:
+            self._received(name, args, kwargs)
+        started = self.start_call(name, number, asked)
+        return key, self._plan(name, number, indices) if indices else [], started
+
+    def _replay(self, name: str, key: str, started: int) -> Any:
+        self.complete(name, started)
         return self._effects[key]
+
+    def _ended(self, name: str, number: int, key: str | None, started: int, result: Any) -> Any:
+        """The call returned ``result``: keep a side effect's result, record the end."""
+        if key is not None:
+            self._effects[key] = result
+        with self._lock:
+            ended = _now()
+            self._sink.append((ended, name, "call_end", None, number))
+            if self._pending:
+                self._complete_locked(name, started, ended)
+        return result
+
+    def _faulted_call(
+        self,
+        name: str,
+        number: int,
+        plan: list[Firing],
+        key: str | None,
+        started: int,
+        call: Invoke,
+        options: CallOptions,
+        owner: object,
+        is_async: bool,
+    ) -> Steps[Any]:
+        """One call at which faults fired, written once for the sync and the async driver."""
+        try:
+            prelude = prepare(self, plan, call.fn, call.args, owner)
+            if prelude.wait_s:
+                self.blocking(prelude.blocking, True)
+                try:
+                    yield Wait(prelude.wait_s, self.cancelled)
+                finally:
+                    self.blocking(prelude.blocking, False)
+            if prelude.error is not None:
+                raise prelude.error
+            if prelude.skip:
+                result = prelude.skipped_result
+            else:
+                result = yield Invoke(call.fn, prelude.args, call.kwargs)
+            if key is not None:  # the effect happened, whatever acts on the result next
+                self._effects[key] = result
+            result = apply_after(self, plan, result)
+        except Exception as error:
+            self._settle(plan)
+            recovery = yield from self._failed_steps(
+                name, number, error, plan, call, options, owner, is_async
+            )
+            if recovery is None:
+                raise
+            return recovery.value
+        except BaseException as error:
+            self._settle(plan)
+            if _is_cancellation(error):
+                # The caller gave up (its own timeout): that is how a hang or delay surfaces.
+                self._cancelled(name, number, plan)
+            raise
+        self._remember_questions(name, plan, key, call)
+        return self._ended(name, number, None, started, result)
+
+    def _settle(self, plan: list[Firing]) -> None:
+        """The call failed before its after-call faults could act: stamp them now."""
+        for firing in plan:
+            self.acted(firing)
+
+    def _remember_questions(
+        self, name: str, plan: list[Firing], key: str | None, call: Invoke
+    ) -> None:
+        """Corrupted values remember their question, so that asking it again detects them.
+
+        Only a corrupted *value* (``hallucination``, ``token_limit``): after a memory wipe the
+        same question gets an answer from the wiped memory, which repeats nothing.
+        """
+        for firing in plan:
+            if firing.corruption is not None:
+                asked = key or call_key(name, call.fn, call.args, call.kwargs)
+                if asked is not None:
+                    self.asked(firing, asked, sketch(call.args, call.kwargs))
+
+    def _cancelled(self, name: str, number: int, plan: list[Firing]) -> None:
+        self.record(name, "call_cancelled", None, {"call": number})
+        for firing in plan:
+            self.detect(f"caller cancelled {name}", fault_id=firing.fault_id)
+
+    def _failed_steps(
+        self,
+        name: str,
+        number: int,
+        error: Exception,
+        plan: list[Firing] | None,
+        call: Invoke,
+        options: CallOptions,
+        owner: object,
+        is_async: bool,
+    ) -> Steps[Recovery | None]:
+        """Record a failed call and ask the strategies; ``None`` means re-raise it."""
+        self._failed(name, number, error)
+        if not self.strategies.apply():
+            return None
+        method = self.acall if is_async else self.call
+        again = functools.partial(method, name, call.fn, call.args, call.kwargs, options, owner)
+        failure = self._failure(name, number, error, plan, call, is_async, again)
+        return (yield from self.strategies.recover_steps(failure))
 
     def call(
         self,
@@ -239,61 +305,44 @@ class ChaosRun:
         options: CallOptions,
         owner: object = None,
     ) -> Any:
-        """Run one call of agent ``name`` under this run's faults (the sync path)."""
-        number = self.calls.next(name)
+        """Run one call of agent ``name`` under this run's faults (the sync path).
+
+        The paths where nothing fires stay flat (a call costs well under a microsecond more
+        than a raw one); a call at which a fault fired, and every recovery, runs as steps.
+        """
+        if owners and owners.get(get_ident(), self) is not self:
+            return fn(*args, **kwargs)  # a thread left running by an ended run: not ours
+        counter = self._counters.get(name)
+        number = next(counter) if counter is not None else self.calls.next(name)
         indices = self._agent_faults.get(name)
         if indices is None:
             indices = self._index(name)
         if indices or options.side_effect or self._corruptions:
-            return self._call_full(name, number, indices, fn, args, kwargs, options, owner)
-        # The common case, kept flat: nothing armed here, nothing to replay or track.
-        events = self.events
-        events.append((_now(), name, "call_start", None, number))
+            return self._armed_call(name, number, indices, fn, args, kwargs, options, owner)
+        # The common case, kept flat: nothing armed here, nothing to replay or track. The lock
+        # is taken by hand: `with` costs more, and nothing between can raise.
+        lock = self._lock
+        lock.acquire()
+        started = _now()
+        self._sink.append((started, name, "call_start", None, number))
+        lock.release()
         try:
             result = fn(*args, **kwargs)
         except Exception as error:
-            recovery = self._handle_error(
-                name, number, error, None, fn, args, kwargs, options, owner
-            )
-            if recovery is None:
-                raise
-            return recovery.value
-        events.append((_now(), name, "call_end", None, number))
+            return self._recover_sync(name, number, error, fn, args, kwargs, options, owner)
+        lock.acquire()
+        ended = _now()
+        self._sink.append((ended, name, "call_end", None, number))
         if self._pending:
-            self.complete(name)
+            try:
+                self._complete_locked(name, started, ended)
+            finally:
+                lock.release()
+        else:
+            lock.release()
         return result
 
-    def _start(
-        self,
-        name: str,
-        number: int,
-        indices: tuple[int, ...],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        options: CallOptions,
-    ) -> tuple[str | None, list[Firing] | None]:
-        """The head of a call on the full path: note propagation, record the start, fire."""
-        key = effect_key(name, args, kwargs, options) if options.side_effect else None
-        if key is not None and key in self._effects:
-            return key, None
-        if self._corruptions:
-            self._received(name, args, kwargs)
-        self.events.append((_now(), name, "call_start", None, number))
-        return key, self._plan(name, number, indices) if indices else []
-
-    def _ran(self, key: str | None, plan: list[Firing], result: Any) -> Any:
-        """The body returned: keep a side effect's result, then let result faults act."""
-        if key is not None:
-            self._effects[key] = result
-        return apply_after(self, plan, result) if plan else result
-
-    def _ended(self, name: str, number: int, result: Any) -> Any:
-        self.events.append((_now(), name, "call_end", None, number))
-        if self._pending:
-            self.complete(name)
-        return result
-
-    def _call_full(
+    def _armed_call(
         self,
         name: str,
         number: int,
@@ -304,50 +353,42 @@ class ChaosRun:
         options: CallOptions,
         owner: object,
     ) -> Any:
-        key, plan = self._start(name, number, indices, args, kwargs, options)
+        """A sync call with something to track: flat unless a fault fires at it."""
+        key, plan, started = self._start(name, number, indices, fn, args, kwargs, options)
         if plan is None:
             assert key is not None
-            return self._replay(name, number, key)
-        try:
-            if not plan:  # armed here, but nothing fired at this call
-                result = self._ran(key, plan, fn(*args, **kwargs))
-            else:
-                prelude = prepare(self, plan, fn, args, owner)
-                if prelude.wait_s:
-                    self.cancelled.wait(prelude.wait_s)
-                if prelude.error is not None:
-                    raise prelude.error
-                result = prelude.skipped_result if prelude.skip else fn(*prelude.args, **kwargs)
-                result = self._ran(key, plan, result)
-        except Exception as error:
-            recovery = self._handle_error(
-                name, number, error, plan, fn, args, kwargs, options, owner
+            return self._replay(name, key, started)
+        if plan:
+            call = Invoke(fn, args, kwargs)
+            faulted = self._faulted_call(
+                name, number, plan, key, started, call, options, owner, False
             )
-            if recovery is None:
-                raise
-            return recovery.value
-        return self._ended(name, number, result)
+            return run_sync(faulted)
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as error:
+            return self._recover_sync(name, number, error, fn, args, kwargs, options, owner)
+        return self._ended(name, number, key, started, result)
 
-    def _handle_error(
+    def _recover_sync(
         self,
         name: str,
         number: int,
         error: Exception,
-        plan: list[Firing] | None,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: CallOptions,
         owner: object,
-    ) -> Recovery | None:
-        """Record a failed call and ask the strategies; ``None`` means re-raise it."""
-        self._failed(name, number, error)
-        if not self.strategies.apply():
-            return None
-        again = lambda: self.call(name, fn, args, kwargs, options, owner)  # noqa: E731
-        return self.strategies.recover(
-            self._failure(name, number, error, plan, args, kwargs, False, again)
+    ) -> Any:
+        """A sync call raised with no fault fired: record it, let the strategies try."""
+        failed = self._failed_steps(
+            name, number, error, None, Invoke(fn, args, kwargs), options, owner, False
         )
+        recovery = run_sync(failed)
+        if recovery is None:
+            raise error
+        return recovery.value
 
     async def acall(
         self,
@@ -361,43 +402,35 @@ class ChaosRun:
         """Run one call of agent ``name`` under this run's faults (the async path)."""
         import asyncio
 
-        number, indices = self._count(name)
-        key, plan = self._start(name, number, indices, args, kwargs, options)
+        if owners and owners.get(get_ident(), self) is not self:
+            return await fn(*args, **kwargs)  # a thread left running by an ended run
+        number = self.calls.next(name)
+        indices = self._agent_faults.get(name)
+        if indices is None:
+            indices = self._index(name)
+        key, plan, started = self._start(name, number, indices, fn, args, kwargs, options)
         if plan is None:
             assert key is not None
-            return self._replay(name, number, key)
+            return self._replay(name, key, started)
+        if plan:
+            call = Invoke(fn, args, kwargs)
+            faulted = self._faulted_call(
+                name, number, plan, key, started, call, options, owner, True
+            )
+            return await run_async(faulted)
         try:
-            if not plan:
-                result = self._ran(key, plan, await fn(*args, **kwargs))
-            else:
-                prelude = prepare(self, plan, fn, args, owner)
-                if prelude.wait_s:
-                    await asyncio.sleep(prelude.wait_s)
-                if prelude.error is not None:
-                    raise prelude.error
-                if prelude.skip:
-                    result = prelude.skipped_result
-                else:
-                    result = await fn(*prelude.args, **kwargs)
-                result = self._ran(key, plan, result)
+            result = await fn(*args, **kwargs)
         except asyncio.CancelledError:
-            # The caller gave up (its own timeout): that is how a hang or delay surfaces.
-            self.record(name, "call_cancelled", None, {"call": number})
-            for firing in plan:
-                self.detect(f"caller cancelled {name}", fault_id=firing.fault_id)
+            self._cancelled(name, number, plan)
             raise
         except Exception as error:
-            self._failed(name, number, error)
-            if not self.strategies.apply():
-                raise
-            again = lambda: self.acall(name, fn, args, kwargs, options, owner)  # noqa: E731
-            recovery = await self.strategies.arecover(
-                self._failure(name, number, error, plan, args, kwargs, True, again)
-            )
+            call = Invoke(fn, args, kwargs)
+            failed = self._failed_steps(name, number, error, None, call, options, owner, True)
+            recovery = await run_async(failed)
             if recovery is None:
                 raise
             return recovery.value
-        return self._ended(name, number, result)
+        return self._ended(name, number, key, started, result)
 
     def _failure(
         self,
@@ -405,24 +438,49 @@ class ChaosRun:
         number: int,
         error: BaseException,
         plan: list[Firing] | None,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        call: Invoke,
         is_async: bool,
         again: Callable[[], Any],
     ) -> Failure:
         fault_id = getattr(error, "fault_id", None)
         firing = self._by_id.get(fault_id) if fault_id else (plan[0] if plan else None)
-        return Failure(self, name, error, firing, number, args, kwargs, is_async, again)
+        return CallFailure(
+            _run=self,
+            agent=name,
+            error=error,
+            fault=firing.spec if firing else None,
+            fault_id=firing.fault_id if firing else None,
+            call_number=number,
+            args=call.args,
+            kwargs=call.kwargs,
+            is_async=is_async,
+            _again=again,
+        )
 
     # ------------------------------------------------------------------------- ending
     def finish(self, *, test_failed: bool = False) -> list[FaultResult]:
         """End the run: unblock hung calls and freeze every firing with its outcome.
 
         A failing test caught a corrupted value that the system itself accepted: that counts as
-        a detection (by the test), so such a firing ends ``unrecovered``, not ``silent``.
+        a detection (by the test), so such a firing ends ``unrecovered``, not ``silent``. Faults
+        that never fired are recorded (``fault_never_fired``) before the log closes.
         """
         self.cancelled.set()
-        if test_failed and self._hidden:
-            self.detect("test failed")
-        self.ended_ns = _now()
+        fired = {id(firing.spec) for firing in self.firings}
+        never = [
+            (spec.target, describe_spec(spec)) for spec in self._specs if id(spec) not in fired
+        ]
+        self.close(test_failed=test_failed, never_fired=never)
         return [firing.freeze(self.run_id) for firing in self.firings]
+
+
+def _is_cancellation(error: BaseException) -> bool:
+    # asyncio is looked up, not imported: a sync-only session never loads it.
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(error, asyncio.CancelledError)
+
+
+def describe_spec(spec: FaultSpec) -> str:
+    """A fault as the marker that arms it: ``chaos_crash(target='pricing', at_call=[1])``."""
+    arguments = ", ".join(f"{key}={value!r}" for key, value in spec.params().items())
+    return f"chaos_{spec.kind}({arguments})"

@@ -71,6 +71,11 @@ class FaultSpec(BaseModel):
         """Whether this fault selects the agent (or client) called ``name``."""
         return self.target == "*" or self.target == name or fnmatch.fnmatchcase(name, self.target)
 
+    @property
+    def acts_after_call(self) -> bool:
+        """Whether the fault acts on a call's result, once the call ran (it is stamped then)."""
+        return False
+
     def params(self) -> dict[str, Any]:
         """The arguments that differ from the defaults, for the store and the report."""
         return self.model_dump(mode="json", exclude_defaults=True, exclude={"kind"})
@@ -89,6 +94,10 @@ class CrashFault(FaultSpec):
         if value is not None:
             crash_error_type(value)
         return value
+
+    @property
+    def acts_after_call(self) -> bool:
+        return self.when == "after"
 
 
 class HangFault(FaultSpec):
@@ -110,6 +119,10 @@ class HallucinationFault(FaultSpec):
     field: str | None = None
     value: Any = None
 
+    @property
+    def acts_after_call(self) -> bool:
+        return True
+
 
 class RefusalFault(FaultSpec):
     kind: Literal["refusal"] = "refusal"
@@ -119,6 +132,10 @@ class RefusalFault(FaultSpec):
 class TokenLimitFault(FaultSpec):
     kind: Literal["token_limit"] = "token_limit"
     keep: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+
+    @property
+    def acts_after_call(self) -> bool:
+        return True
 
 
 class ApiErrorFault(FaultSpec):
@@ -229,6 +246,14 @@ if tuple(FAULT_MODELS) != FAULT_KINDS:  # pragma: no cover - a model without a d
 
 #: Kinds that act on a wrapped agent call (the others act on the bus or the HTTP transport).
 AGENT_CALL_KINDS = kinds_acting_on(Site.AGENT_CALL)
+
+#: Kinds that only make something late (a disturbance measured in ``seconds``): once over,
+#: nothing of them is left to notice, so only ``detected(kind=...)`` marks them.
+DELAY_KINDS = frozenset(
+    kind
+    for kind, model in FAULT_MODELS.items()
+    if model.effect is Effect.DISTURBANCE and "seconds" in model.model_fields
+)
 
 
 @functools.cache

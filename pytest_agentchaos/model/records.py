@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from pytest_agentchaos.model.corruption import Corruption
 from pytest_agentchaos.model.faults import FaultSpec
 from pytest_agentchaos.model.kinds import Effect
@@ -29,6 +31,7 @@ class Firing:
     propagation: int = 0
     corruption: Corruption | None = None
     corrupted: bool = False  # a corrupting fault that found nothing to corrupt had no effect
+    acting: bool = False  # an after-call fault not yet stamped: it acts when the call returns
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -65,6 +68,19 @@ class Firing:
 EventTuple = tuple[int, str, str, str | None, Any]
 
 
+class Event(BaseModel):
+    """One recorded event (calls, faults, detections, recoveries, messages)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    ts_ns: int
+    agent: str
+    kind: str
+    fault_id: str | None
+    payload: Any
+
+
 class CallCounts(Mapping[str, int]):
     """How many calls each agent (or client, or link) has had in a run; numbers new ones.
 
@@ -74,7 +90,9 @@ class CallCounts(Mapping[str, int]):
     """
 
     def __init__(self) -> None:
-        self._counters: dict[str, Iterator[int]] = {}
+        #: name -> its counter; the chaos run's hot path calls ``next()`` on it directly.
+        self.counters: dict[str, Iterator[int]] = {}
+        self._counters = self.counters
 
     def next(self, name: str) -> int:
         """Number one more call of ``name`` (1, 2, ...)."""

@@ -8,7 +8,7 @@ from typing import Any
 import pluggy
 
 from pytest_agentchaos.engine import hookspecs
-from pytest_agentchaos.engine.run import Failure, Recovery
+from pytest_agentchaos.engine.recovery import Failure, Recovery
 from pytest_agentchaos.errors import ChaosConfigError
 
 #: Strategies that DESIGN.md names and later releases bring; named in errors so users know.

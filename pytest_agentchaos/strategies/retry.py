@@ -6,48 +6,28 @@ and ``retry_backoff`` (seconds before the first retry, doubled each time; defaul
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 
 from pytest_agentchaos.engine.hookspecs import hookimpl
-from pytest_agentchaos.engine.run import Failure, Recovery
+from pytest_agentchaos.engine.recovery import Failure, Recovery
+from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_async, run_sync
 
 NAME = "retry"
 
 
-def _wait_s(failure: Failure, attempt: int) -> float:
-    return float(failure.run.settings.retry_backoff_s * (2 ** (attempt - 1)))
-
-
-def _note(failure: Failure, attempt: int, wait_s: float) -> None:
-    fault_id = failure.firing.fault_id if failure.firing else None
-    failure.run.record(
-        failure.agent, "retry_attempt", fault_id, {"attempt": attempt, "wait_s": wait_s}
-    )
-
-
-def _retry(failure: Failure) -> Recovery | None:
-    for attempt in range(1, failure.run.settings.retry_attempts + 1):
-        wait_s = _wait_s(failure, attempt)
-        _note(failure, attempt, wait_s)
-        if failure.run.cancelled.wait(wait_s):
-            return None
+def _attempts(failure: Failure) -> Steps[Recovery | None]:
+    """The retry loop, written once: the run's driver (sync or async) carries it out."""
+    settings = failure.settings
+    for attempt in range(1, settings.retry_attempts + 1):
+        wait_s = float(settings.retry_backoff_s * (2 ** (attempt - 1)))
+        failure.record("retry_attempt", {"attempt": attempt, "wait_s": wait_s})
+        if (yield Wait(wait_s, failure.cancelled)):
+            return None  # the run ended while we waited: nothing left to recover for
         try:
-            return Recovery(failure.call_again(), detail=f"attempt {attempt}")
+            value = yield Invoke(failure.call_again)
         except Exception:  # the next attempt may succeed; the run recorded this failure
             continue
-    return None
-
-
-async def _retry_async(failure: Failure) -> Recovery | None:
-    for attempt in range(1, failure.run.settings.retry_attempts + 1):
-        wait_s = _wait_s(failure, attempt)
-        _note(failure, attempt, wait_s)
-        await asyncio.sleep(wait_s)
-        try:
-            return Recovery(await failure.call_again(), detail=f"attempt {attempt}")
-        except Exception:
-            continue
+        return Recovery(value, detail=f"attempt {attempt}")
     return None
 
 
@@ -63,5 +43,5 @@ def agentchaos_recover(
     if strategy != NAME:
         return None
     if failure.is_async:
-        return _retry_async(failure)
-    return _retry(failure)
+        return run_async(_attempts(failure))
+    return run_sync(_attempts(failure))

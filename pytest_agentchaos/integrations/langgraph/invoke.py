@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from pytest_agentchaos.engine.injection import current_run
+from pytest_agentchaos.engine.recovery import CallFailure
 from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.engine.steps import run_async, run_sync
 from pytest_agentchaos.errors import RecoveryFailed
 from pytest_agentchaos.integrations.langgraph.context import FAILED_AT, inside, passing_through
 from pytest_agentchaos.integrations.langgraph.registry import INFO, GraphInfo, graph_info
@@ -28,28 +29,12 @@ from pytest_agentchaos.integrations.langgraph.resume import (
     recover_and_resume,
 )
 
-__all__ = ["RESUME_KEY", "GraphFailure", "patch_invocations"]
+__all__ = ["RESUME_KEY", "patch_invocations"]
 
 #: The key of ``Failure.kwargs`` that marks a failed graph invocation. The ``checkpoint``
 #: strategy reads the same string (strategies may not import integrations).
 RESUME_KEY = "agentchaos_resume"
 STRATEGY = "checkpoint"
-
-
-@dataclass(frozen=True)
-class GraphFailure:
-    """A failed graph invocation, shaped like the engine's ``Failure``."""
-
-    run: ChaosRun
-    agent: str
-    error: BaseException
-    fault_id: str | None
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    is_async: bool
-    call_again: Callable[[], Any] = field(repr=False)
-    firing: Any = None
-    call_number: int = 0
 
 
 def _config_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -88,7 +73,7 @@ def _failure(
     durability: str | None,
     is_async: bool,
     again: Callable[[], Any],
-) -> GraphFailure:
+) -> CallFailure:
     thread = ((config or {}).get("configurable") or {}).get("thread_id")
     has_saver = graph.checkpointer not in (None, False) and thread is not None
     resume = {
@@ -97,15 +82,19 @@ def _failure(
         "checkpointer": type(graph.checkpointer).__name__ if has_saver else None,
         "durability": durability,
     }
-    return GraphFailure(
-        run=run,
+    fault_id = getattr(error, "fault_id", None)
+    firing = next((f for f in run.firings if f.fault_id == fault_id), None) if fault_id else None
+    return CallFailure(
+        _run=run,
         agent=str(getattr(error, FAILED_AT, None) or info.name),
         error=error,
-        fault_id=getattr(error, "fault_id", None),
+        fault=firing.spec if firing is not None else None,
+        fault_id=fault_id,
+        call_number=0,  # a graph invocation, not a numbered agent call
         args=(None, config),
         kwargs={RESUME_KEY: resume},
         is_async=is_async,
-        call_again=again,
+        _again=again,
     )
 
 
@@ -128,7 +117,7 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
                 config, durability = _config_of(args, kwargs), kwargs.get("durability")
                 again = functools.partial(_resume, graph, config, durability)
                 failure = _failure(run, graph, info, error, config, durability, False, again)
-                recovery = run.strategies.recover(cast(Any, failure))
+                recovery = run_sync(run.strategies.recover_steps(failure))
                 if recovery is None:
                     raise
                 return recovery.value.state
@@ -145,7 +134,7 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
             config, durability = _config_of(args, kwargs), kwargs.get("durability")
             again = functools.partial(_aresume, graph, config, durability)
             failure = _failure(run, graph, info, error, config, durability, True, again)
-            recovery = await run.strategies.arecover(cast(Any, failure))
+            recovery = await run_async(run.strategies.recover_steps(failure))
             if recovery is None:
                 raise
             return recovery.value.state
@@ -171,7 +160,7 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
                 failure = _failure(
                     run, graph, info, error, config, kwargs.get("durability"), False, again
                 )
-                recovery = run.strategies.recover(cast(Any, failure))
+                recovery = run_sync(run.strategies.recover_steps(failure))
                 if recovery is None:
                     raise
                 yield from recovery.value
@@ -198,7 +187,7 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
                 failure = _failure(
                     run, graph, info, error, config, kwargs.get("durability"), True, again
                 )
-                recovery = await run.strategies.arecover(cast(Any, failure))
+                recovery = await run_async(run.strategies.recover_steps(failure))
                 if recovery is None:
                     raise
                 for resumed in recovery.value:

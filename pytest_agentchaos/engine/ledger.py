@@ -1,0 +1,242 @@
+"""A run's event log and fault firings, ordered under one lock with one clock.
+
+Every event is stamped *inside* the lock it is appended under, so a run's events are in time
+order even under threads, and a completion can never be stamped before the detection it makes
+good. Once the run is closed nothing more is recorded: a thread still running after its test
+ended cannot add events to the run or change its firings.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from pytest_agentchaos.engine.propagation import CorruptionIndex
+from pytest_agentchaos.engine.recovery import StrategyRunner
+from pytest_agentchaos.model.faults import FaultSpec
+from pytest_agentchaos.model.records import EventTuple, Firing
+
+_now = time.monotonic_ns
+
+__all__ = ["RunLedger"]
+
+
+class _Closed:
+    """Where a closed run's events go: nowhere."""
+
+    def append(self, event: EventTuple) -> None:
+        pass
+
+
+_CLOSED = _Closed()
+
+
+class RunLedger:
+    """The bookkeeping half of a chaos run: events, firings, detection and recovery."""
+
+    strategies: StrategyRunner
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.events: list[EventTuple] = []
+        self.firings: list[Firing] = []
+        self.ended_ns: int | None = None
+        self.cancelled = threading.Event()
+        self._lock = threading.Lock()  # not reentrant: cheaper, and nothing here re-enters
+        self._sink: list[EventTuple] | _Closed = self.events  # _CLOSED once the run ended
+        self._by_id: dict[str, Firing] = {}
+        self._pending: dict[str, list[Firing]] = {}  # surfaced, waiting for a good call
+        self._hidden: dict[str, Firing] = {}  # corruptions nothing has detected yet, by id
+        self._blocking: dict[str, list[Firing]] = {}  # hangs still blocking a caller
+        self._asked: dict[str, dict[str, list[Firing]]] = {}  # target -> call key -> firings
+        self._sketches: dict[str, set[frozenset[Any]]] = {}  # target -> sketches of those calls
+        self.corruptions = CorruptionIndex()
+
+    # ------------------------------------------------------------------------- events
+    def record(
+        self, agent: str, kind: str, fault_id: str | None = None, payload: Any = None
+    ) -> None:
+        """Append an event to this run's log (dropped once the run has ended)."""
+        with self._lock:
+            self._sink.append((_now(), agent, kind, fault_id, payload))
+
+    def stamp(self, agent: str, kind: str, payload: Any) -> int:
+        """Record an event and return its timestamp (a call's start, say)."""
+        with self._lock:
+            now = _now()
+            self._sink.append((now, agent, kind, None, payload))
+            return now
+
+    # ------------------------------------------------------------------------ firings
+    def fire(
+        self, spec: FaultSpec, target: str, call_number: int | None, *, acts_later: bool = False
+    ) -> Firing:
+        """Record that ``spec`` fired at ``target``.
+
+        With ``acts_later`` (a fault that acts on a call's result) it is stamped when it acts
+        (:meth:`acted`), not now: its MTTD must not include the call's own duration.
+        """
+        with self._lock:
+            firing = Firing(
+                f"{self.run_id}#{len(self.firings) + 1}", spec, target, call_number, _now()
+            )
+            self.firings.append(firing)
+            self._by_id[firing.fault_id] = firing
+            if acts_later:
+                firing.acting = True
+            else:
+                self._injected(firing)
+        return firing
+
+    def acted(self, firing: Firing) -> None:
+        """An after-call fault acts now (or, its call having failed first, never will)."""
+        with self._lock:
+            if firing.acting:
+                firing.acting = False
+                firing.injected_ns = _now()
+                self._injected(firing)
+
+    def _injected(self, firing: Firing) -> None:
+        spec = firing.spec
+        payload = {"kind": spec.kind, "call": firing.call_number, "params": spec.params()}
+        self._sink.append(
+            (firing.injected_ns, firing.target, "fault_injected", firing.fault_id, payload)
+        )
+
+    def corrupted(self, firing: Firing) -> None:
+        """``firing`` handed on a corrupted value that nothing has detected yet."""
+        firing.corrupted = True
+        with self._lock:
+            self._hidden[firing.fault_id] = firing
+            if firing.corruption is not None:
+                self.corruptions.add(firing)
+
+    def asked(self, firing: Firing, key: str, sketch: frozenset[Any]) -> None:
+        """The corrupted value of ``firing`` answered the call with idempotency key ``key``
+        (whose arguments' :func:`~pytest_agentchaos.engine.keys.sketch` is ``sketch``): the
+        same question asked again detects it (re-asking is detecting)."""
+        with self._lock:
+            self._asked.setdefault(firing.target, {}).setdefault(key, []).append(firing)
+            self._sketches.setdefault(firing.target, set()).add(sketch)
+
+    def may_ask_again(self, target: str, sketch: frozenset[Any]) -> bool:
+        """Whether a call of ``target`` with this sketch may repeat a remembered question."""
+        sketches = self._sketches.get(target)
+        return sketches is not None and sketch in sketches
+
+    def blocking(self, firings: list[Firing], blocked: bool) -> None:
+        """Hangs of these firings start (``blocked``) or stop blocking their caller."""
+        with self._lock:
+            for firing in firings:
+                waiting = self._blocking.setdefault(firing.target, [])
+                if blocked:
+                    waiting.append(firing)
+                elif firing in waiting:
+                    waiting.remove(firing)
+                if not waiting:
+                    del self._blocking[firing.target]
+
+    def start_call(
+        self,
+        name: str,
+        number: int,
+        key: str | None,
+        kind: str = "call_start",
+        payload: Any = None,
+    ) -> int:
+        """Record the start of a call of ``name`` and what it detects by starting.
+
+        A call that repeats the question a corrupted value answered (same key) detects that
+        corruption; a call that starts while a hang of the same target still blocks another
+        caller detects the hang (that caller stopped waiting for it). Both at this start.
+        """
+        with self._lock:
+            now = _now()
+            self._sink.append((now, name, kind, None, number if payload is None else payload))
+            hung = self._blocking.get(name, ())
+            for firing in hung:
+                self._detected(firing, f"{name} called again while it hung", now)
+            repeated = self._asked.get(name, {}).pop(key, ()) if key is not None else ()
+            for firing in repeated:
+                self._detected(firing, f"{name} asked the same question again", now)
+            return now
+
+    # -------------------------------------------------------- detection and recovery
+    def detect(
+        self,
+        reason: str,
+        *,
+        fault_id: str | None = None,
+        target: str | None = None,
+        hidden: bool = True,
+    ) -> int:
+        """A failure surfaced now: mark the firing ``fault_id`` detected and, with ``hidden``,
+        every corruption nothing had detected yet (of ``target`` only, when given).
+
+        Returns how many firings were newly marked.
+        """
+        with self._lock:
+            if self.ended_ns is not None:
+                return 0
+            now = _now()
+            chosen = [self._by_id[fault_id]] if fault_id in self._by_id else []
+            if hidden:
+                hidden_now = self._hidden.values()
+                chosen += [f for f in hidden_now if target is None or f.target == target]
+            return sum(self._detected(firing, reason, now) for firing in chosen)
+
+    def _detected(self, firing: Firing, reason: str, now: int) -> bool:
+        if firing.detected_ns is not None or self.ended_ns is not None:
+            return False
+        self._hidden.pop(firing.fault_id, None)
+        firing.detected_ns, firing.detected_by = now, reason
+        self._pending.setdefault(firing.target, []).append(firing)
+        self._sink.append((now, firing.target, "fault_detected", firing.fault_id, reason))
+        return True
+
+    def complete(self, target: str, started_ns: int | None = None) -> None:
+        """``target`` completed a step with a valid result: its surfaced faults are made good.
+
+        Only firings detected before the completing call started (``started_ns``) count: a
+        call already running when the failure surfaced does not recover it. ``None`` (a
+        strategy's answer, a delivery) makes good every surfaced firing of ``target``.
+        """
+        if target in self._pending:
+            with self._lock:
+                self._complete_locked(target, started_ns, _now())
+
+    def _complete_locked(self, target: str, started_ns: int | None, now: int) -> None:
+        """:meth:`complete` with the lock held and ``now`` read under it (a call's end)."""
+        waiting = self._pending.get(target)
+        if not waiting or self.ended_ns is not None:
+            return
+        strategy = self.strategies.current()
+        still: list[Firing] = []
+        for firing in waiting:
+            assert firing.detected_ns is not None
+            if started_ns is not None and started_ns < firing.detected_ns:
+                still.append(firing)
+                continue
+            firing.recovered_ns, firing.strategy = now, strategy
+            payload = {"strategy": strategy}
+            self._sink.append((now, target, "fault_recovered", firing.fault_id, payload))
+        if still:
+            self._pending[target] = still
+        else:
+            del self._pending[target]
+
+    def close(self, *, test_failed: bool, never_fired: list[tuple[str, str]]) -> None:
+        """End the log: a failing test detects what was still hidden; then record which faults
+        never fired (``(target, description)``) and accept nothing more."""
+        with self._lock:
+            if self.ended_ns is not None:
+                return
+            now = _now()
+            if test_failed:
+                for firing in list(self._hidden.values()):
+                    self._detected(firing, "test failed", now)
+            for target, description in never_fired:
+                self._sink.append((now, target, "fault_never_fired", None, description))
+            self.ended_ns = now
+            self._sink = _CLOSED
