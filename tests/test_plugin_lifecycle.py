@@ -59,7 +59,8 @@ def test_a_finished_run_is_released_from_the_item(pytester: pytest.Pytester) -> 
         import gc
         import weakref
         import pytest
-        from pytest_agentchaos import agent, current_run
+        from pytest_agentchaos import agent
+        from pytest_agentchaos.engine.injection import current_run
 
         RUNS = []
 
