@@ -40,7 +40,7 @@ from pytest_agentchaos.bus.faults import FaultPlanner
 from pytest_agentchaos.bus.routes import Handler, Routes
 from pytest_agentchaos.config.bus_options import DeliverySettings
 from pytest_agentchaos.engine.run import ChaosRun
-from pytest_agentchaos.engine.steps import Invoke, Steps, Wait
+from pytest_agentchaos.engine.steps import Invoke, Signal, Steps, Wait
 from pytest_agentchaos.errors import InjectedFault
 from pytest_agentchaos.model.protocol import ContractViolation, Message, validate_message
 from pytest_agentchaos.model.records import Firing
@@ -85,7 +85,7 @@ class Courier:
             topic,
             f"{message.header.sender}->{receiver}",
             trace if trace is not None else [],
-            threading.Event() if self._settings.delivery == "at_least_once" else None,
+            Signal() if self._settings.delivery == "at_least_once" else None,
             waiter,
             sink,
             is_reply,

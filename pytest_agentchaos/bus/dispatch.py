@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from pytest_agentchaos.bus.exchange import Attempt, note, until
-from pytest_agentchaos.engine.steps import Steps, Wait, run_async, run_sync
+from pytest_agentchaos.engine.steps import Signal, Steps, Wait, run_async, run_sync
 
 __all__ = ["Dispatcher", "Launch", "in_thread", "on_loop"]
 
@@ -52,9 +52,9 @@ class Dispatcher:
         # only weak references to its tasks).
         self._scheduled: dict[Attempt, object] = {}
         self._held: dict[str, list[Attempt]] = {}  # reordered messages, by link
-        self._idle = threading.Event()  # set while no delayed delivery is in flight
+        self._idle = Signal()  # set while no delayed delivery is in flight
         self._idle.set()
-        self._closing = threading.Event()
+        self._closing = Signal()
 
     @property
     def closed(self) -> bool:

@@ -9,19 +9,18 @@ watches, so that the run's cancellation ends every wait.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.engine.steps import AnyOf, Signal
 from pytest_agentchaos.errors import describe_error as describe
 from pytest_agentchaos.model.protocol import Message
 from pytest_agentchaos.model.records import Firing
 
 __all__ = [
     "Attempt",
-    "Either",
     "Exchange",
     "Waiter",
     "describe",
@@ -32,44 +31,14 @@ __all__ = [
 ]
 
 
-#: How often a thread waiting for one event looks at a second one: a thread can block on one
-#: threading.Event only, and a cancelled run must wake every wait of the bus within 50 ms.
-SECOND_EVENT_POLL_S = 0.01
+def until(event: Signal, run: ChaosRun | None) -> Signal:
+    r"""What a wait for ``event`` watches: ``event``, and the cancellation of ``run`` if any.
 
-
-class Either(threading.Event):
-    """Set while ``first`` or ``second`` is: what one wait step watches when two things end it
-    (a reply and the run's cancellation; the bus closing and the run's cancellation).
-
-    :class:`~pytest_agentchaos.engine.steps.Wait` takes one event; the async driver polls its
-    ``is_set``, the sync driver calls its ``wait``, which blocks on ``first`` (the event that
-    should wake the waiter at once) and looks at ``second`` every ``SECOND_EVENT_POLL_S``.
-    It is never set itself.
+    Both are :class:`~pytest_agentchaos.engine.steps.Signal`\ s, so a reply, an acknowledgement
+    or the end of the run wakes a sync or an async waiter at once (a poll would add its period
+    to every measured reply time).
     """
-
-    def __init__(self, first: threading.Event, second: threading.Event) -> None:
-        super().__init__()
-        self._first, self._second = first, second
-
-    def is_set(self) -> bool:
-        return self._first.is_set() or self._second.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._second.is_set():
-            left = SECOND_EVENT_POLL_S
-            if deadline is not None:
-                left = min(left, deadline - time.monotonic())
-                if left <= 0:
-                    return self.is_set()
-            if self._first.wait(left):
-                return True
-        return True
-
-
-def until(event: threading.Event, run: ChaosRun | None) -> threading.Event:
-    """What a wait for ``event`` watches: ``event``, and the cancellation of ``run`` if any."""
-    return event if run is None else Either(event, run.cancelled)
+    return event if run is None else AnyOf(event, run.cancelled)
 
 
 class Waiter:
@@ -78,7 +47,7 @@ class Waiter:
     __slots__ = ("_claimed", "_lock", "error", "open", "reply", "signal")
 
     def __init__(self) -> None:
-        self.signal = threading.Event()
+        self.signal = Signal()
         self.reply: Message | None = None
         self.error: BaseException | None = None
         self.open = True
@@ -124,7 +93,7 @@ class Exchange:
     topic: str | None
     link: str
     trace: list[Firing]  # faults that acted on this message (and on its reply)
-    acked: threading.Event | None = None  # at_least_once only
+    acked: Signal | None = None  # at_least_once only
     waiter: Waiter | None = None  # a request: its reply goes there
     sink: Waiter | None = None  # a reply to a request: delivered there, not to a handler
     is_reply: bool = False  # what a handler returns for a reply is not sent on: no ping-pong

@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_agentchaos.engine.propagation import CorruptionIndex
 from pytest_agentchaos.engine.recovery import StrategyRunner
+from pytest_agentchaos.engine.steps import Signal
 from pytest_agentchaos.model.faults import FaultSpec
 from pytest_agentchaos.model.records import EventTuple, Firing
 
@@ -42,7 +43,8 @@ class RunLedger:
         self.events: list[EventTuple] = []
         self.firings: list[Firing] = []
         self.ended_ns: int | None = None
-        self.cancelled = threading.Event()
+        # A Signal: async waits on it (hangs, delays, retries, bus replies) wake when it is set.
+        self.cancelled = Signal()
         self._lock = threading.Lock()  # not reentrant: cheaper, and nothing here re-enters
         self._sink: list[EventTuple] | _Closed = self.events  # _CLOSED once the run ended
         self._by_id: dict[str, Firing] = {}

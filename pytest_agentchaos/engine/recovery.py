@@ -113,7 +113,10 @@ class RecoveringRun(Protocol):
     """What the strategy side needs of a chaos run (so this module does not import it)."""
 
     settings: RunSettings
-    cancelled: threading.Event
+
+    @property
+    def cancelled(self) -> threading.Event: ...
+
     events: list[EventTuple]
     store: Any | None
 
