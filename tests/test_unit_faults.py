@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pydantic
 import pytest
 
@@ -237,3 +239,24 @@ def test_matches_message_sender_receiver_and_type() -> None:
     anything = parse_fault("message_corrupt", {})
     assert isinstance(anything, MessageFault)
     assert anything.matches_message("x", "y", "z")
+
+
+@pytest.mark.parametrize(
+    ("kind", "arguments", "named"),
+    [
+        ("delay", {"seconds": float("inf")}, "seconds=inf"),
+        ("hang", {"seconds": float("nan")}, "seconds=nan"),
+        ("crash", {"target": "pric["}, "target='pric['"),
+        ("message_drop", {"sender": "a[b"}, "sender='a[b'"),
+    ],
+)
+def test_values_that_could_never_work_are_refused_on_every_path(
+    kind: str, arguments: dict[str, object], named: str
+) -> None:
+    """parse_fault itself refuses them, so agentchaos.inject() does too, not only markers."""
+    from pytest_agentchaos.engine.controller import ChaosController
+
+    with pytest.raises(ChaosConfigError, match=re.escape(named)):
+        parse_fault(kind, arguments)
+    with pytest.raises(ChaosConfigError, match=re.escape(named)):
+        ChaosController(None).inject(kind, **arguments)

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from pytest_agentchaos.config.fault_checks import check_glob, checked_fault
 from pytest_agentchaos.config.redaction import redact_args
 from pytest_agentchaos.config.scenario import find_scenario, load_scenario
 from pytest_agentchaos.config.settings import (
@@ -24,7 +23,7 @@ from pytest_agentchaos.config.settings import (
 )
 from pytest_agentchaos.engine.run import RunSettings
 from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.model.faults import CrashFault, HallucinationFault
+from pytest_agentchaos.model.faults import CrashFault, HallucinationFault, check_glob, parse_fault
 
 # ------------------------------------------------------------------ parse_*
 
@@ -344,13 +343,13 @@ def test_closed_globs_pass(pattern: str) -> None:
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
 def test_non_finite_numbers_are_refused(value: float) -> None:
     with pytest.raises(ChaosConfigError) as info:
-        checked_fault("delay", {"target": "a", "seconds": value})
+        parse_fault("delay", {"target": "a", "seconds": value})
     assert f"seconds={value!r}" in str(info.value)
     assert "finite" in str(info.value)
 
 
 def test_checked_fault_builds_good_faults() -> None:
-    fault = checked_fault("message_drop", {"sender": "a[bc]", "receiver": "*"})
+    fault = parse_fault("message_drop", {"sender": "a[bc]", "receiver": "*"})
     assert fault.kind == "message_drop"
 
 

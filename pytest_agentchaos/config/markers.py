@@ -10,11 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_agentchaos.config.fault_checks import checked_fault
 from pytest_agentchaos.config.scenario import find_scenario, load_scenario
 from pytest_agentchaos.config.settings import check_test_settings
 from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.model.faults import FaultSpec
+from pytest_agentchaos.model.faults import FaultSpec, parse_fault
 from pytest_agentchaos.model.kinds import FAULT_KINDS
 
 PREFIX = "chaos_"
@@ -70,4 +69,4 @@ def _fault(kind: str, mark: MarkLike) -> FaultSpec:
         )
     if mark.args:
         arguments.setdefault("target", mark.args[0])
-    return checked_fault(kind, arguments)
+    return parse_fault(kind, arguments)

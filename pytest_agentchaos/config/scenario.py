@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_agentchaos.config.fault_checks import checked_fault
 from pytest_agentchaos.config.settings import check_test_settings
 from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.model.faults import FaultSpec
+from pytest_agentchaos.model.faults import FaultSpec, parse_fault
 
 # ``parameters`` and ``steady_state`` belong to the system under test (ecommerce_swarm's
 # scenarios use them, validated by its own loader); the plugin reads only the faults.
@@ -90,7 +89,7 @@ def load_scenario(path: Path) -> Scenario:
             )
         arguments = {k: v for k, v in item.items() if k != "kind"}
         try:
-            faults.append(checked_fault(str(item["kind"]), arguments))
+            faults.append(parse_fault(str(item["kind"]), arguments))
         except ChaosConfigError as error:
             raise ChaosConfigError(f"scenario {path}: fault #{number}: {error}") from None
     settings = data.get("settings") or {}

@@ -11,6 +11,7 @@ import difflib
 import fnmatch
 import functools
 import importlib
+import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -306,10 +307,48 @@ def parse_fault(kind: str, arguments: Mapping[str, Any]) -> FaultSpec:
                 f"{kind}: unknown argument {name!r}{_did_you_mean(name, allowed)}; "
                 f"allowed arguments: {', '.join(allowed)}"
             )
+    _check_workable(kind, arguments)
     try:
         return model(**arguments)
     except ValidationError as error:
         raise ChaosConfigError(f"{kind}: {_explain(error, arguments)}") from None
+
+
+#: Arguments that select agents or messages by name or glob.
+GLOB_ARGUMENTS = ("target", "sender", "receiver")
+
+
+def _check_workable(kind: str, arguments: Mapping[str, Any]) -> None:
+    """What a model's types let through but would fail at run time: an infinite or NaN number
+    (``seconds=float("inf")`` overflows the first wait), a glob that can never match as
+    written (``"pric["``)."""
+    for name, value in arguments.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ChaosConfigError(f"{kind}: argument {name}={value!r}: must be a finite number")
+        if name in GLOB_ARGUMENTS and isinstance(value, str):
+            check_glob(value, f"{kind}: argument {name}")
+
+
+def check_glob(pattern: str, source: str) -> None:
+    """A ``[`` opens a character set in a glob: one that is never closed matches only a
+    literal ``[``, which is never what was meant."""
+    index = 0
+    while index < len(pattern):
+        if pattern[index] != "[":
+            index += 1
+            continue
+        end = index + 1
+        if end < len(pattern) and pattern[end] == "!":
+            end += 1
+        if end < len(pattern) and pattern[end] == "]":
+            end += 1  # fnmatch: a "]" right after "[" (or "[!") belongs to the set
+        end = pattern.find("]", end)
+        if end == -1:
+            raise ChaosConfigError(
+                f"{source}={pattern!r}: not a valid glob: the '[' at position {index} is never "
+                "closed; write '[[]' for a literal '['"
+            )
+        index = end + 1
 
 
 #: What each shared or kind-specific argument accepts, for error messages.
