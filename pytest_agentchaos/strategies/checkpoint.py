@@ -11,13 +11,12 @@ graph without a checkpointer is declined with the reason recorded.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from pytest_agentchaos.engine.hookspecs import hookimpl
-from pytest_agentchaos.engine.injection import current_run
-from pytest_agentchaos.engine.run import Failure, Recovery
+from pytest_agentchaos.engine.recovery import Failure, Recovery
+from pytest_agentchaos.engine.steps import Invoke, Steps, run_async, run_sync
 
 NAME = "checkpoint"
 #: The key of ``Failure.kwargs`` that an instrumented graph's failure carries (the same string
@@ -33,14 +32,7 @@ def _resume_of(failure: Failure) -> Mapping[str, Any] | None:
 
 
 def _decline(failure: Failure, reason: str) -> None:
-    run = current_run()
-    if run is not None:
-        run.record(failure.agent, DECLINED, failure.fault_id, {"strategy": NAME, "reason": reason})
-
-
-def _attempts() -> int:
-    run = current_run()
-    return run.settings.retry_attempts if run is not None else 1
+    failure.record(DECLINED, {"strategy": NAME, "reason": reason})
 
 
 def _usable(failure: Failure) -> bool:
@@ -56,22 +48,16 @@ def _usable(failure: Failure) -> bool:
     return True
 
 
-def _resume(failure: Failure) -> Recovery | None:
-    for attempt in range(1, _attempts() + 1):
+def _resumes(failure: Failure) -> Steps[Recovery | None]:
+    """The resume loop, written once: the run's driver (sync or async) carries it out."""
+    for attempt in range(1, failure.settings.retry_attempts + 1):
+        if failure.cancelled.is_set():
+            return None  # the run ended: nothing left to resume for
         try:
-            return Recovery(failure.call_again(), detail=f"resumed (attempt {attempt})")
+            value = yield Invoke(failure.call_again)
         except Exception:  # recorded by the run where it happened; the next resume may do
             continue
-    return None
-
-
-async def _resume_async(failure: Failure) -> Recovery | None:
-    for attempt in range(1, _attempts() + 1):
-        try:
-            return Recovery(await failure.call_again(), detail=f"resumed (attempt {attempt})")
-        except Exception:
-            await asyncio.sleep(0)
-            continue
+        return Recovery(value, detail=f"resumed (attempt {attempt})")
     return None
 
 
@@ -87,5 +73,5 @@ def agentchaos_recover(
     if strategy != NAME or not _usable(failure):
         return None
     if failure.is_async:
-        return _resume_async(failure)
-    return _resume(failure)
+        return run_async(_resumes(failure))
+    return run_sync(_resumes(failure))
