@@ -16,7 +16,7 @@ from typing import Any
 from pytest_agentchaos.engine.injection import current_run
 from pytest_agentchaos.engine.recovery import CallFailure
 from pytest_agentchaos.engine.run import ChaosRun
-from pytest_agentchaos.engine.steps import run_async, run_sync
+from pytest_agentchaos.engine.steps import Invoke, Steps, run_async, run_sync
 from pytest_agentchaos.errors import RecoveryFailed
 from pytest_agentchaos.integrations.langgraph.context import FAILED_AT, inside, passing_through
 from pytest_agentchaos.integrations.langgraph.registry import INFO, GraphInfo, graph_info
@@ -98,6 +98,31 @@ def _failure(
     )
 
 
+def _recovering(
+    run: ChaosRun,
+    graph: Any,
+    info: GraphInfo,
+    call: Callable[..., Any],
+    resume: Callable[..., Any],
+    is_async: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Steps[Any]:
+    """One invocation that hands its failure to the strategies, written once for invoke and
+    ainvoke: the driver awaits what the async graph returns."""
+    with passing_through():
+        try:
+            return (yield Invoke(call, args, kwargs))
+        except Exception as error:
+            config, durability = _config_of(args, kwargs), kwargs.get("durability")
+            again = functools.partial(resume, graph, config, durability)
+            failure = _failure(run, graph, info, error, config, durability, is_async, again)
+            recovery = yield from run.strategies.recover_steps(failure)
+            if recovery is None:
+                raise
+            return recovery.value.state
+
+
 def patch_invocations(graph: Any, info: GraphInfo) -> None:
     """Route failures of this compiled graph's calls to the strategies (once per graph)."""
     if graph_info(graph) is not None:
@@ -110,36 +135,15 @@ def patch_invocations(graph: Any, info: GraphInfo) -> None:
         run = _handled(info)
         if run is None:
             return invoke(*args, **kwargs)
-        with passing_through():
-            try:
-                return invoke(*args, **kwargs)
-            except Exception as error:
-                config, durability = _config_of(args, kwargs), kwargs.get("durability")
-                again = functools.partial(_resume, graph, config, durability)
-                failure = _failure(run, graph, info, error, config, durability, False, again)
-                recovery = run_sync(run.strategies.recover_steps(failure))
-                if recovery is None:
-                    raise
-                return recovery.value.state
+        return run_sync(_recovering(run, graph, info, invoke, _resume, False, args, kwargs))
 
     @functools.wraps(ainvoke)
     async def ainvoke_recovering(*args: Any, **kwargs: Any) -> Any:
         run = _handled(info)
         if run is None:
             return await ainvoke(*args, **kwargs)
-        token = inside.set(True)
-        try:
-            return await ainvoke(*args, **kwargs)
-        except Exception as error:
-            config, durability = _config_of(args, kwargs), kwargs.get("durability")
-            again = functools.partial(_aresume, graph, config, durability)
-            failure = _failure(run, graph, info, error, config, durability, True, again)
-            recovery = await run_async(run.strategies.recover_steps(failure))
-            if recovery is None:
-                raise
-            return recovery.value.state
-        finally:
-            inside.reset(token)
+        steps = _recovering(run, graph, info, ainvoke, _aresume, True, args, kwargs)
+        return await run_async(steps)
 
     @functools.wraps(stream)
     def stream_recovering(*args: Any, **kwargs: Any) -> Iterator[Any]:
