@@ -402,3 +402,21 @@ def test_memory_wipe_hands_a_pydantic_state_node_a_model_with_nothing_set() -> N
 
     assert fault.params["detail"] == {"wiped": "state argument"}
     assert fault.outcome is Outcome.UNRECOVERED
+
+
+def test_declaring_a_side_effect_on_a_graph_instrumented_before_is_never_dropped() -> None:
+    """chaos_langgraph = auto instruments first; a later instrument(side_effects=...) adds."""
+    compiled = checkout.build().compile(checkpointer=InMemorySaver())
+    instrument(compiled)
+    graph = instrument(compiled, side_effects=["charge_card"])
+    info = graph_info(graph)
+    assert info is not None
+    assert info.side_effects == {"charge_card"}
+    assert info.nodes.count("charge_card") == 1
+
+    crash = ("crash", {"target": "charge_card", "when": "after", "at_call": 1})
+    with chaos(crash, strategies=("checkpoint",)) as run:
+        assert graph.invoke(checkout.ORDER, thread("once")) == REFERENCE
+
+    assert len(checkout.GATEWAY.charges) == 1  # charged, crashed, resumed: not charged again
+    assert [e[2] for e in run.events].count("effect_replayed") == 1

@@ -27,6 +27,8 @@ __all__ = ["instrument", "is_instrumented"]
 
 #: Set on every function this module put in a graph, so instrumenting twice changes nothing.
 MARK = "__agentchaos_node__"
+#: Whether an instrumented node function runs once per idempotency key.
+EFFECT_MARK = "__agentchaos_node_effect__"
 
 
 def _graph_types() -> tuple[Any, Any]:
@@ -56,7 +58,10 @@ def instrument(graph: Any, *, side_effects: Iterable[str] = (), name: str | None
             f"{kind.__module__}.{kind.__qualname__}"
         )
     wanted = frozenset(side_effects)
-    info = GraphInfo(name or getattr(compiled, "name", None) or "LangGraph")
+    # Instrumented before (chaos_langgraph = auto, or twice by hand): extend what it knows.
+    info = getattr(builder, INFO, None) or GraphInfo(
+        name or getattr(compiled, "name", None) or "LangGraph"
+    )
     unknown = sorted(wanted - set(_node_names(builder, "")))
     if unknown:
         raise ChaosConfigError(
@@ -64,7 +69,7 @@ def instrument(graph: Any, *, side_effects: Iterable[str] = (), name: str | None
             f"of the graph; its nodes: {', '.join(_node_names(builder, '')) or '(none)'}"
         )
     _instrument_builder(builder, "", wanted, info)
-    setattr(builder, INFO, getattr(builder, INFO, None) or info)
+    setattr(builder, INFO, info)
     if compiled is not None:
         from pytest_agentchaos.integrations.langgraph.invoke import patch_invocations
 
@@ -131,14 +136,17 @@ def _instrument_builder(
         goto = tuple(spec.ends) if spec.ends else everywhere  # where its Command may go
         handles = _handled_by(node, spec, prefix)
         if _patch_runnable(runnable, Role(agent_name, effect, goto, router=False, handles=handles)):
-            info.nodes.append(agent_name)
+            if agent_name not in info.nodes:
+                info.nodes.append(agent_name)
             if effect or _declared_side_effect(runnable):
                 info.side_effects.add(agent_name)
     for source, branches in builder.branches.items():
         for branch, spec in branches.items():
             router = f"route:{prefix}{source}" + ("" if len(branches) == 1 else f":{branch}")
             labels = tuple(str(label) for label in spec.ends) if spec.ends else everywhere
-            if _patch_runnable(spec.path, Role(router, False, labels, router=True)):
+            if _patch_runnable(spec.path, Role(router, False, labels, router=True)) and (
+                router not in info.routers
+            ):
                 info.routers.append(router)
 
 
@@ -171,7 +179,13 @@ def _patch_runnable(runnable: Any, role: Role) -> bool:
     if func is None and afunc is None:
         return False  # a LangChain Runnable of another kind: left as it is
     if _is_ours(func) or _is_ours(afunc):
-        return True
+        if not role.side_effect or _effect_of(func) or _effect_of(afunc):
+            return True
+        # Instrumented before without this node's side effect (chaos_langgraph = auto, then
+        # instrument(graph, side_effects=...)): wrap the node's own function again, so the
+        # declaration is never dropped and the effect never runs twice.
+        func, afunc = _originals(func, afunc)
+        runnable.func, runnable.afunc = func, afunc
     if func is not None:
         wrapped = _wrap(func, role)
         runnable.func = wrapped
@@ -182,6 +196,18 @@ def _patch_runnable(runnable: Any, role: Role) -> bool:
     if afunc is not None:
         runnable.afunc = _wrap(afunc, role)
     return True
+
+
+def _effect_of(fn: object) -> bool:
+    return bool(getattr(fn, EFFECT_MARK, False))
+
+
+def _originals(func: Any, afunc: Any) -> tuple[Any, Any]:
+    """The functions a node had before instrument() wrapped them."""
+    original = func.__wrapped__ if _is_ours(func) else func
+    if isinstance(afunc, functools.partial) and afunc.args[1:2] and _is_ours(afunc.args[1]):
+        return original, functools.partial(afunc.func, afunc.args[0], original, *afunc.args[2:])
+    return original, (afunc.__wrapped__ if _is_ours(afunc) else afunc)
 
 
 def _runs_in_executor(afunc: Any, func: Callable[..., Any]) -> bool:
@@ -243,6 +269,7 @@ def _wrap(fn: Callable[..., Any], role: Role) -> Callable[..., Any]:
         wrapper = node
     functools.update_wrapper(wrapper, fn)
     setattr(wrapper, MARK, name)
+    setattr(wrapper, EFFECT_MARK, side_effect)
     return wrapper
 
 
