@@ -27,8 +27,9 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 from ecommerce_swarm import Swarm, load_scenario  # noqa: E402
-from pytest_agentchaos import ChaosRun, parse_fault  # noqa: E402
+from pytest_agentchaos import parse_fault  # noqa: E402
 from pytest_agentchaos.engine.injection import activate  # noqa: E402
+from pytest_agentchaos.engine.run import ChaosRun  # noqa: E402
 
 
 def timed(run: Callable[[], object]) -> float:
