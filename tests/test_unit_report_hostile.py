@@ -173,3 +173,26 @@ def test_compare_prints_hostile_names_visibly(
     out = capsys.readouterr().out
     assert raw_controls(out) == []
     assert "\\x1b]0;pwned\\x07" in out
+
+
+def test_the_kill_sweep_table_shows_a_hostile_node_name_without_obeying_it() -> None:
+    from pytest_agentchaos.report.model import SweepRow
+    from pytest_agentchaos.report.sweep import render_sweep
+
+    point = SweepRow(
+        nodeid="test_x.py::test_sweep",
+        durability="sync",
+        node="charge\x1b]0;pwned\x07",
+        when="after",
+        verdict="durable",
+        durable=True,
+        resumed=["charge\x1b]0;pwned\x07"],
+        final_equal=True,
+        ran_twice=[],
+        duplicated_effects=0,
+        error=None,
+    )
+    text = "\n".join(render_sweep([point]))
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "charge\\x1b]0;pwned\\x07" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # Only the table's shape: this module loads no langgraph.
 from pytest_agentchaos.integrations.langgraph.sweep import TABLE_HEADERS, table_row
+from pytest_agentchaos.report.escape import visible
 from pytest_agentchaos.report.model import SweepRow
 from pytest_agentchaos.store.base import BaseEventStore
 
@@ -25,7 +26,8 @@ def render_sweep(rows: list[SweepRow]) -> list[str]:
         return []
     from tabulate import tabulate
 
-    table = [table_row(r) for r in rows]
+    # Node names and test ids are the user's data: shown, never obeyed by the terminal.
+    table = [[visible(str(cell)) for cell in table_row(r)] for r in rows]
     durable = sum(r.durable for r in rows)
     return [
         "kill sweep (SIGKILL, resumed from the checkpointer in a fresh process):",
