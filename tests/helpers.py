@@ -1,14 +1,22 @@
-"""What several test files need: running pytest as users do, and reading what it stored."""
+"""What several test files need: running pytest as users do, reading what it stored, building
+real stores with known firings, and driving a ChaosRun directly."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pytest_agentchaos.engine.injection import activate
+from pytest_agentchaos.engine.run import ChaosRun
+from pytest_agentchaos.model.faults import parse_fault
+from pytest_agentchaos.model.outcomes import FaultResult, Outcome
+from pytest_agentchaos.store.sqlite import EventStore, RunRow
 
 # langsmith's pytest plugin (installed with the langgraph extra) costs ~1.4 s per process
 NO_SLOW_PLUGINS = ("-p", "no:langsmith_plugin")
@@ -51,3 +59,62 @@ def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 def json_report(path: Path) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
+
+
+# ------------------------------------------------ real stores with known firings (reports, CLI)
+MS = 1_000_000  # ns
+
+
+def firing(
+    n: int, mttr_ns: int | None, kind: str = "crash", target: str = "pricing"
+) -> FaultResult:
+    """One crash firing of run ``r<n>``, recovered ``mttr_ns`` after detection (None: never)."""
+    detected = 1_000 + n * 100 * MS
+    return FaultResult(
+        fault_id=f"f{n}",
+        run_id=f"r{n}",
+        kind=kind,
+        target=target,
+        params={},
+        call_number=1,
+        injected_ns=detected - 1_000,
+        detected_ns=detected,
+        recovered_ns=None if mttr_ns is None else detected + mttr_ns,
+        outcome=Outcome.RECOVERED if mttr_ns is not None else Outcome.UNRECOVERED,
+        strategy=None,
+        detected_by="AgentCrashed",
+        propagation=0,
+    )
+
+
+def write_store(
+    path: Path, firings: Sequence[FaultResult], session: str = "s", nodeid: str = "t.py::t"
+) -> None:
+    """A real store with one session and one run per firing, as a chaos session leaves it."""
+    with EventStore.open(path) as store:
+        store.start_session(session, 1, ["--chaos"], "test", 0)
+        for f in firings:
+            run = RunRow(f.run_id, session, nodeid, 1, 0, "chaos", "passed", 0, 1, 0.0, "main", "")
+            store.write_run(run, [], [f])
+
+
+# ------------------------------------------------------ a ChaosRun driven without the plugin
+def make_run(*faults: tuple[str, dict[str, Any]], run_id: str = "run-1", **kwargs: Any) -> ChaosRun:
+    """A run of ``tests/test_x.py::test_y`` with seed 1234 and these ``(kind, arguments)``."""
+    return ChaosRun(
+        run_id=run_id,
+        nodeid="tests/test_x.py::test_y",
+        seed=1234,
+        faults=[parse_fault(kind, arguments) for kind, arguments in faults],
+        **kwargs,
+    )
+
+
+@contextmanager
+def active(run: ChaosRun) -> Iterator[ChaosRun]:
+    """``run`` is the active run inside the block; the previous one after it."""
+    previous = activate(run)
+    try:
+        yield run
+    finally:
+        activate(previous)

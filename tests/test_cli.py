@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_builders import MS, firing, write_store
+from helpers import MS, firing, write_store
 
 from pytest_agentchaos.cli import main
 

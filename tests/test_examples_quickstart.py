@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import query
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "examples" / "quickstart"
 OUTCOMES = ("recovered", "unrecovered", "silent", "tolerated")
@@ -69,16 +68,11 @@ def test_quickstart_shows_every_outcome(chaos_session: dict[str, Any]) -> None:
     assert all(test["outcome"] == "passed" for test in report["tests"])
 
 
-def _query(db: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(db)) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
 def test_inventory_side_effect_runs_once_across_crash_and_recovery(
     chaos_session: dict[str, Any],
 ) -> None:
     db = chaos_session["db"]
-    per_run = _query(
+    per_run = query(
         db,
         "SELECT runs.nodeid,"
         " SUM(events.kind = 'call_start'), SUM(events.kind = 'effect_replayed')"
@@ -94,7 +88,7 @@ def test_inventory_side_effect_runs_once_across_crash_and_recovery(
     assert [(started, replayed) for node, started, replayed in per_run if node == nodeid] == [
         (1, 1)  # ran once, crashed after reserving; the retry got the recorded result
     ]
-    faults = _query(
+    faults = query(
         db,
         "SELECT faults.kind, faults.outcome, faults.strategy FROM faults"
         " JOIN runs USING (run_id) WHERE runs.nodeid = ? AND faults.target = 'inventory'",

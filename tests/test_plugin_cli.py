@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 import pytest
+from helpers import output
 
 from pytest_agentchaos.model.kinds import FAULT_KINDS
 
@@ -39,16 +40,12 @@ def _ran():
 """
 
 
-def _output(result: pytest.RunResult) -> str:
-    return result.stdout.str() + "\n" + result.stderr.str()
-
-
 def assert_usage_error(
     pytester: pytest.Pytester, result: pytest.RunResult, *fragments: str | tuple[str, ...]
 ) -> str:
     """The session stopped with a usage error naming every fragment (a tuple: one of its
     alternatives), and nothing ran."""
-    text = _output(result)
+    text = output(result)
     assert result.ret == pytest.ExitCode.USAGE_ERROR, text
     assert "INTERNALERROR" not in text
     assert "Traceback" not in text
@@ -254,7 +251,7 @@ def test_bad_marker_is_a_usage_error_naming_test_argument_value_and_allowed(
     args = ["-W", "ignore::pytest.PytestUnknownMarkWarning"] + (["--chaos"] if chaos else [])
     result = pytester.runpytest(*args)
     assert_usage_error(pytester, result, "test_bad.py::test_x", *fragments)
-    assert "test_bad.py::test_fine:" not in _output(result)
+    assert "test_bad.py::test_fine:" not in output(result)
     assert not (pytester.path / ".agentchaos").exists() or chaos
 
 
@@ -263,7 +260,7 @@ def test_unknown_marker_with_strict_markers_is_pytests_own_error(
 ) -> None:
     _bad_marker_file(pytester, "@pytest.mark.chaos_crsh(target='a')")
     result = pytester.runpytest("--chaos", "--strict-markers")
-    text = _output(result)
+    text = output(result)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "'chaos_crsh' not found in `markers` configuration option" in text
     assert "INTERNALERROR" not in text

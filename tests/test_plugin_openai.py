@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import output
 
 pytest.importorskip("openai")
 pytest.importorskip("vcr")
@@ -100,10 +101,6 @@ def test_echo(agentchaos_openai, base_url):
     chunks = ask(client, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hi"
 """
-
-
-def _output(result: pytest.RunResult) -> str:
-    return result.stdout.str() + "\n" + result.stderr.str()
 
 
 def _rows(path: Path) -> dict[str, dict[str, object]]:
@@ -202,7 +199,7 @@ def test_missing_cassette_fails_naming_the_request(pytester: pytest.Pytester) ->
     pytester.makepyfile(test_flow=COMMON + CASSETTE_TEST)
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    text = _output(result)
+    text = output(result)
     assert "CassetteMismatchError" in text
     assert "does not exist, so it has no answer for POST /v1/chat/completions" in text
     assert '"content":"hi"' in text
@@ -281,7 +278,7 @@ def test_x():
     )
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    text = _output(result)
+    text = output(result)
     assert "Traceback" not in text
     for fragment in fragments:
         assert fragment in text, text
@@ -291,13 +288,13 @@ def test_bad_record_mode_option_is_a_usage_error(pytester: pytest.Pytester) -> N
     pytester.makepyfile(test_ok="def test_ok(): pass")
     result = pytester.runpytest("--chaos-record-mode=sometimes")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    text = _output(result)
+    text = output(result)
     assert "--chaos-record-mode: bad record mode 'sometimes'" in text
     assert "allowed: none, once, new_episodes, all" in text
     pytester.makeini("[pytest]\nchaos_record_mode = nope\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "ini chaos_record_mode: bad record mode 'nope'" in _output(result)
+    assert "ini chaos_record_mode: bad record mode 'nope'" in output(result)
 
 
 def test_help_and_markers_document_cassettes(pytester: pytest.Pytester) -> None:
@@ -338,7 +335,7 @@ def test_x():
 """
     )
     result = pytester.runpytest_subprocess("-p", "no:langsmith_plugin", "-p", "xdist", "-n", "2")
-    text = _output(result)
+    text = output(result)
     assert result.ret != pytest.ExitCode.OK, text
     assert "INTERNALERROR" not in text
     assert "test_bad.py::test_x" in text

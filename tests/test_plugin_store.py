@@ -10,9 +10,9 @@ import sqlite3
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import query
 
 # langsmith's pytest plugin (installed with the langgraph extra) costs ~1.4 s per process
 NO_SLOW_PLUGINS = ("-p", "no:langsmith_plugin")
@@ -22,11 +22,6 @@ import pathlib
 def _ran():
     pathlib.Path("ran.txt").write_text("yes")
 """
-
-
-def query(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def columns(path: Path, table: str) -> set[str]:
@@ -110,7 +105,7 @@ def test_every_call_fault_detection_and_recovery_is_an_event(pytester: pytest.Py
         db,
         "SELECT fault_id, kind, target, call_number, injected_ns, detected_ns, recovered_ns,"
         " outcome, params FROM faults WHERE run_id = ?",
-        (run_id,),
+        run_id,
     )
     fault_id, kind, target, call_number, injected, detected, recovered, outcome, params = fault
     assert (kind, target, call_number, outcome) == ("crash", "pricing", 1, "recovered")
@@ -121,7 +116,7 @@ def test_every_call_fault_detection_and_recovery_is_an_event(pytester: pytest.Py
         db,
         "SELECT seq, ts_ns, agent, kind, fault_id, payload FROM events WHERE run_id = ?"
         " ORDER BY seq",
-        (run_id,),
+        run_id,
     )
     assert [e[0] for e in events] == list(range(len(events)))
     assert [e[1] for e in events] == sorted(e[1] for e in events)
@@ -273,7 +268,7 @@ def test_killed_session_keeps_every_finished_test(pytester: pytest.Pytester) -> 
         ("test_killed.py::test_2_unrecovered", "unrecovered", 2),
     ]
     for _, _, run_id in runs:
-        (count,) = query(db, "SELECT count(*) FROM events WHERE run_id = ?", (run_id,))[0]
+        (count,) = query(db, "SELECT count(*) FROM events WHERE run_id = ?", run_id)[0]
         assert count >= 4
     assert query(db, "SELECT count(*) FROM events WHERE run_id NOT IN (SELECT run_id FROM runs)")[
         0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import scipy.stats
-from report_builders import MS, firing, write_store
+from helpers import MS, firing, write_store
 
 from pytest_agentchaos.cli import main
 from pytest_agentchaos.model.outcomes import FaultResult, Outcome

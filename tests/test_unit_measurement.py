@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
 
+import helpers
 import pytest
-import run_helpers
-from run_helpers import active
+from helpers import active
 
 from pytest_agentchaos import AgentCrashed, ChaosController, wrap
 from pytest_agentchaos.engine.injection import agent
@@ -28,7 +28,7 @@ MS = 1_000_000
 
 
 def make_run(*faults: tuple[str, dict[str, Any]]) -> ChaosRun:
-    return run_helpers.make_run(*faults, run_id="m")
+    return helpers.make_run(*faults, run_id="m")
 
 
 def in_time_order(run: ChaosRun) -> bool:

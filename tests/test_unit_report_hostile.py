@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from report_builders import MS, firing, write_store
+from helpers import MS, firing, write_store
 
 from pytest_agentchaos.cli import main
 from pytest_agentchaos.report.build import build_report

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from run_helpers import active, make_run
+from helpers import active, make_run
 
 from pytest_agentchaos.engine.injection import activate, agent, current_run, wrap
 from pytest_agentchaos.engine.run import ChaosRun, Recovery, RunSettings
