@@ -26,7 +26,7 @@ import inspect
 import itertools
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,6 +41,7 @@ __all__ = [
     "Step",
     "Steps",
     "Wait",
+    "run_as",
     "run_async",
     "run_sync",
 ]
@@ -167,6 +168,12 @@ async def run_async(steps: Steps[T]) -> T:
                     value = await value
         except BaseException as raised:  # CancelledError too: the generator records, re-raises
             error = raised
+
+
+def run_as(is_async: bool, steps: Steps[T]) -> T | Awaitable[T]:
+    """For a caller that is async (``is_async``): the coroutine of :func:`run_async` to await;
+    else the result of :func:`run_sync`. What a strategy returns for an async or a sync agent."""
+    return run_async(steps) if is_async else run_sync(steps)
 
 
 def _wait_sync(step: Wait) -> bool:

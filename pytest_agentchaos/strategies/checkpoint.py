@@ -16,7 +16,7 @@ from typing import Any
 
 from pytest_agentchaos.engine.hookspecs import hookimpl
 from pytest_agentchaos.engine.recovery import Failure, Recovery
-from pytest_agentchaos.engine.steps import Invoke, Steps, run_async, run_sync
+from pytest_agentchaos.engine.steps import Invoke, Steps, run_as
 
 NAME = "checkpoint"
 #: The key of ``Failure.kwargs`` that an instrumented graph's failure carries (the same string
@@ -72,6 +72,4 @@ def agentchaos_recover(
 ) -> Recovery | Awaitable[Recovery | None] | None:
     if strategy != NAME or not _usable(failure):
         return None
-    if failure.is_async:
-        return run_async(_resumes(failure))
-    return run_sync(_resumes(failure))
+    return run_as(failure.is_async, _resumes(failure))

@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 
 from pytest_agentchaos.engine.hookspecs import hookimpl
 from pytest_agentchaos.engine.recovery import Failure, Recovery
-from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_async, run_sync
+from pytest_agentchaos.engine.steps import Invoke, Steps, Wait, run_as
 
 NAME = "retry"
 
@@ -42,6 +42,4 @@ def agentchaos_recover(
 ) -> Recovery | Awaitable[Recovery | None] | None:
     if strategy != NAME:
         return None
-    if failure.is_async:
-        return run_async(_attempts(failure))
-    return run_sync(_attempts(failure))
+    return run_as(failure.is_async, _attempts(failure))
