@@ -92,7 +92,7 @@ def invoke_costs() -> dict[str, float]:
     for _ in range(ROUNDS):
         for key, (graph, run) in variants.items():
             if run is not None:
-                run.events.clear()
+                run.log.clear()
             best[key] = min(best[key], per_invoke_us(graph, run))
     return best
 

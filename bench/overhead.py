@@ -55,12 +55,12 @@ def call_overhead() -> dict[str, float]:
     namespace["run"] = run
     activate(run)
     try:
-        inside = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
+        inside = per_call_ns("wrapped(1)", namespace, setup="run.log.clear()")
         run.add_fault(parse_fault("delay", {"target": "trivial", "probability": 0.0}))
-        armed = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
+        armed = per_call_ns("wrapped(1)", namespace, setup="run.log.clear()")
         # A probability above 0 that never fires: the seeded draw runs on every call.
         run.add_fault(parse_fault("hang", {"target": "trivial", "probability": 1e-12}))
-        drawn = per_call_ns("wrapped(1)", namespace, setup="run.events.clear()")
+        drawn = per_call_ns("wrapped(1)", namespace, setup="run.log.clear()")
     finally:
         activate(None)
     return {"raw": raw, "outside": outside, "inside": inside, "armed": armed, "drawn": drawn}

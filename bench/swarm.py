@@ -55,7 +55,7 @@ def main() -> None:
     )
 
     def under_chaos(thread: str) -> None:
-        chaos.events.clear()
+        chaos.log.clear()
         activate(chaos)
         try:
             instrumented.run(products, thread=thread)

@@ -46,7 +46,7 @@ class ChaosSession:
     @property
     def store(self) -> EventStore:
         if self._store is None:
-            self._store = EventStore(self.settings.db)
+            self._store = EventStore(self.settings.db, buffered=True)
         return self._store
 
     def close(self) -> None:
@@ -80,7 +80,7 @@ class ChaosSession:
     def finish_run(self, run: ChaosRun, outcome: str, started_wall: float) -> list[FaultResult]:
         """End ``run`` and commit it with its events and firings, in one transaction.
 
-        Afterwards ``run.events`` is empty: read a finished run's events from the store.
+        Afterwards ``run.log`` is empty: read a finished run's events from the store.
         """
         activate(None)
         results = run.finish(test_failed=outcome in ("failed", "error"))
@@ -100,14 +100,16 @@ class ChaosSession:
             worker=self.worker,
             strategies=",".join(run.settings.strategies) or "none",
         )
-        self.store.write_run(row, run.events, results)
+        self.store.write_run(row, run.log, results)
         self.registry.run_finished(run, results)
         # The store holds the log now. Whatever still references the run (pytest's item stash,
         # a reference cycle the collector frees late) must not keep every test's log alive.
-        run.events.clear()
+        run.log.clear()
         return results
 
     def build_report(self) -> Report:
+        # A worker that died (xdist restarts it) left the runs it finished in its journal.
+        self.store.import_leftovers()
         self.report = build_report(
             self.store, self.session_id, self.seed, self.settings.extra_reproduce_args
         )

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from pytest_agentchaos.model.log import EventTuple, LogRecord, events
 from pytest_agentchaos.model.outcomes import FaultResult, Outcome
-from pytest_agentchaos.model.records import EventTuple
 from pytest_agentchaos.store.base import BaseEventStore, EventRow, RunRow
 
 OpenStore = Callable[[Path], BaseEventStore]
@@ -92,6 +92,27 @@ def calls(count: int) -> list[EventTuple]:
     return events
 
 
+def call_records(count: int, agent: str = "agent", first_ts: int = 10) -> list[LogRecord]:
+    """A log as the engine keeps it when nothing happens to the calls: one record each."""
+    return [
+        (first_ts + 3 * number, first_ts + 3 * number + 1, agent, number)
+        for number in range(1, count + 1)
+    ]
+
+
+def nested_log() -> list[LogRecord]:
+    """Records the engine appends when calls nest and overlap: each call record comes when its
+    call ends, after what happened inside it."""
+    return [
+        (1, "lead", "call_start", None, 1),  # its start was recorded: something fired at it
+        (3, 4, "pricing", 1),  # a call inside lead's
+        (5, "pricing", "note", None, {"seen": True}),
+        (2, 6, "review", 1),  # started before pricing's call, ended after it (another thread)
+        (7, "lead", "call_end", None, 1),
+        (8, 9, "pricing", 2),
+    ]
+
+
 def interleaved(seed: int, size: int) -> list[EventTuple]:
     """Calls of three agents that nest, interleave, raise and stay open, among other events."""
     rng = random.Random(seed)
@@ -161,6 +182,40 @@ class EventStoreContract:
         assert store.stats.runs == 1
         assert store.stats.events == len(log)
 
+    @pytest.mark.parametrize("count", [1, 999, 1000, 1001, 2500])
+    def test_call_records_read_back_as_their_two_events(
+        self, store: BaseEventStore, count: int
+    ) -> None:
+        log: list[LogRecord] = [(1, "x", "note", None, "before")]
+        log += call_records(count, agent='q"uote ü\\')
+        log.append((10**6, "x", "note", None, "after"))
+        store.write_run(run_row("r1"), log, [])
+        stored = store.events("r1")
+        expected = events(log)
+        assert len(stored) == len(expected) == 2 * count + 2
+        for seq, (row, recorded) in enumerate(zip(stored, expected, strict=True)):
+            assert same_event(row, "r1", seq, recorded), (row, recorded)
+        assert store.stats.events == len(expected)
+
+    def test_nested_and_overlapping_call_records_read_back_in_time_order(
+        self, store: BaseEventStore
+    ) -> None:
+        store.write_run(run_row("r1"), nested_log(), [])
+        stored = store.events("r1")
+        assert [(e.ts_ns, e.agent, e.kind) for e in stored] == [
+            (1, "lead", "call_start"),
+            (2, "review", "call_start"),
+            (3, "pricing", "call_start"),
+            (4, "pricing", "call_end"),
+            (5, "pricing", "note"),
+            (6, "review", "call_end"),
+            (7, "lead", "call_end"),
+            (8, "pricing", "call_start"),
+            (9, "pricing", "call_end"),
+        ]
+        assert [e.seq for e in stored] == list(range(9))
+        assert [e.value for e in stored if e.kind.startswith("call_")] == [1, 1, 1, 1, 1, 1, 2, 2]
+
     @pytest.mark.parametrize("seed", [1, 2, 3])
     def test_interleaved_calls_read_back_exactly(self, store: BaseEventStore, seed: int) -> None:
         log = interleaved(seed, 3_000)
@@ -217,9 +272,14 @@ class EventStoreContract:
 
     def test_a_failed_write_leaves_nothing_of_its_run(self, store: BaseEventStore) -> None:
         store.write_run(run_row("r1"), EVENTS, [fault("r1", 1)])
-        with pytest.raises(Exception, match=r"(?i)unique|exists|duplicate"):
+
+        def write_and_commit() -> None:
             # the run is new but the fault id is taken: nothing of r2 may stay behind
             store.write_run(run_row("r2"), EVENTS, [fault("r1", 1)])
+            store.flush()  # where a buffered store commits, and fails
+
+        with pytest.raises(Exception, match=r"(?i)unique|exists|duplicate"):
+            write_and_commit()
         assert [r.run_id for r in store.runs()] == ["r1"]
         assert store.events("r2") == []
         store.write_run(run_row("r3"), calls(3), [])  # and the store still takes writes

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import query
 
+from pytest_agentchaos.store.sqlite import EventStore
+
 # langsmith's pytest plugin (installed with the langgraph extra) costs ~1.4 s per process
 NO_SLOW_PLUGINS = ("-p", "no:langsmith_plugin")
 
@@ -253,6 +255,14 @@ def test_killed_session_keeps_every_finished_test(pytester: pytest.Pytester) -> 
     assert result.ret == -9
     db = pytester.path / "k.db"
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
+    # The finished runs are on disk, in the store or (not committed yet) in the killed
+    # process's journal; the next open of the store imports the journal, once.
+    journals = pytester.path / "k.db-journals"
+    assert list(journals.glob("*.journal")) or query(db, "SELECT count(*) FROM runs") == [(2,)]
+    for _ in range(2):
+        with EventStore.read(db) as store:
+            assert len(store.runs()) == 2
+    assert not journals.exists()
     runs = query(db, "SELECT nodeid, outcome, run_id FROM runs ORDER BY nodeid")
     assert [(r[0], r[1]) for r in runs] == [
         ("test_killed.py::test_1_recovered", "passed"),

@@ -13,14 +13,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_contract import EVENTS, EventStoreContract, OpenStore, calls, fault, run_row
+from store_contract import (
+    EVENTS,
+    EventStoreContract,
+    OpenStore,
+    call_records,
+    calls,
+    fault,
+    run_row,
+)
 
 from pytest_agentchaos.errors import StoreError
 from pytest_agentchaos.store import sqlite as sqlite_store
 from pytest_agentchaos.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, SCHEMA_VERSION
 from pytest_agentchaos.store.sqlite import EventStore, kind_query
 
-EXPECTED_TABLES = {"sessions", "runs", "event_log", "calls", "faults", "_agentchaos_migrations"}
+EXPECTED_TABLES = {
+    "sessions",
+    "runs",
+    "event_log",
+    "call_rows",
+    "call_batches",
+    "faults",
+    "_agentchaos_migrations",
+}
 
 
 def open_file(path: Path) -> EventStore:
@@ -47,6 +63,19 @@ class TestNewFile(EventStoreContract):
     @pytest.fixture
     def open_store(self) -> OpenStore:
         return open_file
+
+
+class TestBufferedStore(EventStoreContract):
+    """The session's store: runs journalled, committed in batches, read back the same."""
+
+    @pytest.fixture
+    def open_store(self) -> OpenStore:
+        def open_buffered(path: Path) -> EventStore:
+            store = EventStore(path, buffered=True)
+            store.migrate()
+            return store
+
+        return open_buffered
 
 
 class TestFileMigratedFromSchema001(EventStoreContract):
@@ -80,9 +109,18 @@ def test_open_migrates_a_new_file(tmp_path: Path) -> None:
     assert sql(path, "PRAGMA journal_mode") == [("wal",)]
     assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     names = [r[0] for r in sql(path, f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY rowid")]
-    assert names == [name for name, _ in MIGRATIONS] == ["001_initial", "002_one_row_per_call"]
+    assert (
+        names
+        == [name for name, _ in MIGRATIONS]
+        == [
+            "001_initial",
+            "002_one_row_per_call",
+            "003_call_batches",
+        ]
+    )
     assert tables(path) >= EXPECTED_TABLES
-    assert sql(path, "SELECT name FROM sqlite_master WHERE type = 'view'") == [("events",)]
+    views = sql(path, "SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
+    assert views == [("calls",), ("events",)]
 
 
 def test_schema_columns(tmp_path: Path) -> None:
@@ -168,6 +206,39 @@ def test_migration_002_keeps_every_event_of_an_old_file(tmp_path: Path) -> None:
     assert sql(path, "SELECT run_id, run_key FROM runs ORDER BY run_key") == [
         ("old", 1),
         ("new", 2),
+    ]
+
+
+def test_migration_003_keeps_every_call_of_a_schema_002_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    schema_001_file(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    name, second = MIGRATIONS[1]
+    second(conn)
+    conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (?, '2026-06-01')", (name,))
+    conn.execute(
+        "INSERT INTO runs (run_id, session_id, nodeid, seed, repetition, condition, outcome,"
+        " run_key) VALUES ('old', 's0', 't.py::old', 1, 0, 'chaos', 'passed', 1)"
+    )
+    conn.execute("INSERT INTO calls VALUES (1, 0, 2, 'a', 1, 50, 70)")
+    conn.execute("INSERT INTO event_log VALUES (1, 1, 60, 'a', 'note', NULL, '\"x\"')")
+    conn.close()
+    with EventStore.open(path) as store:
+        assert [(e.seq, e.ts_ns, e.kind, e.payload) for e in store.events("old")] == [
+            (0, 50, "call_start", "1"),
+            (1, 60, "note", '"x"'),
+            (2, 70, "call_end", "1"),
+        ]
+        store.write_run(run_row("new"), call_records(3), [])
+    assert sql(path, "SELECT count(*) FROM call_rows") == [(1,)]
+    assert sql(path, "SELECT count(*) FROM call_batches") == [(1,)]
+    assert sql(
+        path, "SELECT run_key, seq, end_seq, agent, number, start_ns, end_ns FROM calls"
+    ) == [
+        (1, 0, 2, "a", 1, 50, 70),
+        (2, 0, 1, "agent", 1, 13, 14),
+        (2, 2, 3, "agent", 2, 16, 17),
+        (2, 4, 5, "agent", 3, 19, 20),
     ]
 
 

@@ -2,8 +2,11 @@
 
 Every event is stamped *inside* the lock it is appended under, so a run's events are in time
 order even under threads, and a completion can never be stamped before the detection it makes
-good. Once the run is closed nothing more is recorded: a thread still running after its test
-ended cannot add events to the run or change its firings.
+good. A call that nothing happens to is one record appended when it ends
+(:mod:`pytest_agentchaos.model.log`): its start is read from the clock without the lock, and
+:attr:`RunLedger.events` puts it back in place. Once the run is closed nothing more is
+recorded: a thread still running after its test ended cannot add events to the run or change
+its firings.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Any
 from pytest_agentchaos.engine.propagation import CorruptionIndex
 from pytest_agentchaos.engine.recovery import StrategyRunner
 from pytest_agentchaos.engine.steps import Signal
+from pytest_agentchaos.model import log
 from pytest_agentchaos.model.faults import FaultSpec
-from pytest_agentchaos.model.records import EventTuple, Firing
+from pytest_agentchaos.model.log import EventTuple, LogRecord
+from pytest_agentchaos.model.records import Firing
 
 _now = time.monotonic_ns
 
@@ -26,7 +31,7 @@ __all__ = ["RunLedger"]
 class _Closed:
     """Where a closed run's events go: nowhere."""
 
-    def append(self, event: EventTuple) -> None:
+    def append(self, record: LogRecord) -> None:
         pass
 
 
@@ -40,13 +45,15 @@ class RunLedger:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.events: list[EventTuple] = []
+        #: What the run recorded, in the order it was recorded: events, and each call that
+        #: nothing happened to as one record. Read :attr:`events` for the event stream.
+        self.log: list[LogRecord] = []
         self.firings: list[Firing] = []
         self.ended_ns: int | None = None
         # A Signal: async waits on it (hangs, delays, retries, bus replies) wake when it is set.
         self.cancelled = Signal()
         self._lock = threading.Lock()  # not reentrant: cheaper, and nothing here re-enters
-        self._sink: list[EventTuple] | _Closed = self.events  # _CLOSED once the run ended
+        self._sink: list[LogRecord] | _Closed = self.log  # _CLOSED once the run ended
         self._by_id: dict[str, Firing] = {}
         self._pending: dict[str, list[Firing]] = {}  # surfaced, waiting for a good call
         self._hidden: dict[str, Firing] = {}  # corruptions nothing has detected yet, by id
@@ -56,6 +63,12 @@ class RunLedger:
         self.corruptions = CorruptionIndex()
 
     # ------------------------------------------------------------------------- events
+    @property
+    def events(self) -> list[EventTuple]:
+        """The run's events so far, in time order, a call's start and end as two events
+        (built from :attr:`log` on each read: keep the list if you read it often)."""
+        return log.events(self.log)
+
     def record(
         self, agent: str, kind: str, fault_id: str | None = None, payload: Any = None
     ) -> None:
@@ -146,23 +159,48 @@ class RunLedger:
         key: str | None,
         kind: str = "call_start",
         payload: Any = None,
-    ) -> int:
-        """Record the start of a call of ``name`` and what it detects by starting.
+        *,
+        defer: bool = False,
+    ) -> tuple[int, bool]:
+        """Record the start of a call of ``name`` and what it detects by starting; returns
+        ``(started_ns, deferred)``.
 
         A call that repeats the question a corrupted value answered (same key) detects that
         corruption; a call that starts while a hang of the same target still blocks another
         caller detects the hang (that caller stopped waiting for it). Both at this start.
+        With ``defer``, a start that detects nothing is not recorded yet (``deferred``): the
+        call's end records it with the end (:meth:`end_call`), or :meth:`record_start` does
+        when the call fails.
         """
         with self._lock:
             now = _now()
-            self._sink.append((now, name, kind, None, number if payload is None else payload))
             hung = self._blocking.get(name, ())
+            repeated = self._asked.get(name, {}).pop(key, ()) if key is not None else ()
+            if defer and not hung and not repeated:
+                return now, True
+            self._sink.append((now, name, kind, None, number if payload is None else payload))
             for firing in hung:
                 self._detected(firing, f"{name} called again while it hung", now)
-            repeated = self._asked.get(name, {}).pop(key, ()) if key is not None else ()
             for firing in repeated:
                 self._detected(firing, f"{name} asked the same question again", now)
-            return now
+            return now, False
+
+    def record_start(self, name: str, number: int, started: int) -> None:
+        """A call whose start was deferred did not complete: its start is an event after all."""
+        with self._lock:
+            self._sink.append((started, name, log.CALL_START, None, number))
+
+    def end_call(self, name: str, number: int, started: int, deferred: bool) -> None:
+        """Record the end of a call that returned, making good what its target had surfaced
+        before it started; a deferred start is recorded with it, as one call record."""
+        with self._lock:
+            ended = _now()
+            if deferred:
+                self._sink.append((started, ended, name, number))
+            else:
+                self._sink.append((ended, name, log.CALL_END, None, number))
+            if self._pending:
+                self._complete_locked(name, started, ended)
 
     # -------------------------------------------------------- detection and recovery
     def detect(

@@ -17,7 +17,9 @@ from pytest_agentchaos.config.settings import RunSettings
 from pytest_agentchaos.engine.steps import Invoke, Steps
 from pytest_agentchaos.errors import describe_error
 from pytest_agentchaos.model.faults import FaultSpec
-from pytest_agentchaos.model.records import Event, EventTuple
+from pytest_agentchaos.model.log import EventTuple, LogRecord
+from pytest_agentchaos.model.log import events as events_of
+from pytest_agentchaos.model.records import Event
 
 __all__ = [
     "CallFailure",
@@ -117,7 +119,7 @@ class RecoveringRun(Protocol):
     @property
     def cancelled(self) -> threading.Event: ...
 
-    events: list[EventTuple]
+    log: list[LogRecord]
     store: Any | None
 
     def record(
@@ -128,23 +130,36 @@ class RecoveringRun(Protocol):
 
 
 class EventLog(Sequence[Event]):
-    """A read-only view of a run's event list: each item is built on access, nothing copied."""
+    """A live, read-only view of a run's events: each item is built on access.
 
-    def __init__(self, events: list[EventTuple]) -> None:
-        self._events = events
+    The run's log keeps a completed call as one record (:mod:`pytest_agentchaos.model.log`);
+    its event stream is rebuilt only when the log has grown since the last read.
+    """
+
+    def __init__(self, log: list[LogRecord]) -> None:
+        self._log = log
+        self._read = -1
+        self._events: list[EventTuple] = []
+
+    def _current(self) -> list[EventTuple]:
+        if len(self._log) != self._read:
+            self._read = len(self._log)
+            self._events = events_of(self._log)
+        return self._events
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._current())
 
     @overload
     def __getitem__(self, index: int) -> Event: ...
     @overload
     def __getitem__(self, index: slice) -> list[Event]: ...
     def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        current = self._current()
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self._events)))]
-        seq = index + len(self._events) if index < 0 else index
-        ts_ns, agent, kind, fault_id, payload = self._events[seq]
+            return [self[i] for i in range(*index.indices(len(current)))]
+        seq = index + len(current) if index < 0 else index
+        ts_ns, agent, kind, fault_id, payload = current[seq]
         return Event(
             seq=seq, ts_ns=ts_ns, agent=agent, kind=kind, fault_id=fault_id, payload=payload
         )
@@ -187,7 +202,7 @@ class CallFailure:
 
     @property
     def events(self) -> Sequence[Event]:
-        return EventLog(self._run.events)
+        return EventLog(self._run.log)
 
     @property
     def store(self) -> Any | None:

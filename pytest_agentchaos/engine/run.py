@@ -145,13 +145,6 @@ class ChaosRun(RunLedger):
         self._agent_faults[name] = indices
         return indices
 
-    def _plan(self, name: str, number: int, indices: tuple[int, ...]) -> list[Firing]:
-        return [
-            self.fire(self._specs[i], name, number, acts_later=self._specs[i].acts_after_call)
-            for i in indices
-            if self.decide(i, name, number)
-        ]
-
     def _received(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         for firing in self.corruptions.carried(args, kwargs):
             firing.propagation += 1
@@ -167,12 +160,13 @@ class ChaosRun(RunLedger):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: CallOptions,
-    ) -> tuple[str | None, list[Firing] | None, int]:
-        """The head of a call on the full path: ``(key, plan, started_ns)``.
+    ) -> tuple[str | None, list[Firing] | None, int, bool]:
+        """The head of a call on the full path: ``(key, plan, started_ns, deferred)``.
 
         ``plan`` (the firings at this call) is ``None`` when a side effect's recorded result is
         replayed instead: a replay counts as a call of the target (it has a call number) but
-        no fault fires at it, since the body does not run.
+        no fault fires at it, since the body does not run. ``deferred``: the start is not
+        recorded yet (nothing fired or was detected at it; see ``RunLedger.start_call``).
         """
         key = effect_key(name, fn, args, kwargs, options.key) if options.side_effect else None
         asked = key
@@ -184,25 +178,37 @@ class ChaosRun(RunLedger):
             asked = call_key(name, fn, args, kwargs)
         if key is not None and key in self._effects:
             payload = {"call": number, "key": key}
-            return key, None, self.start_call(name, number, asked, "effect_replayed", payload)
+            started, _ = self.start_call(name, number, asked, "effect_replayed", payload)
+            return key, None, started, False
         if self._corruptions:
             self._received(name, args, kwargs)
-        started = self.start_call(name, number, asked)
-        return key, self._plan(name, number, indices) if indices else [], started
+        # Which faults fire is decided before the start is stamped, so that a call at which
+        # one fires records its start (ahead of the firing) and any other defers it.
+        chosen = [i for i in indices if self.decide(i, name, number)] if indices else []
+        started, deferred = self.start_call(name, number, asked, defer=not chosen)
+        plan = [
+            self.fire(self._specs[i], name, number, acts_later=self._specs[i].acts_after_call)
+            for i in chosen
+        ]
+        return key, plan, started, deferred
 
     def _replay(self, name: str, key: str, started: int) -> Any:
         self.complete(name, started)
         return self._effects[key]
 
-    def _ended(self, name: str, number: int, key: str | None, started: int, result: Any) -> Any:
+    def _ended(
+        self,
+        name: str,
+        number: int,
+        key: str | None,
+        started: int,
+        result: Any,
+        deferred: bool = False,
+    ) -> Any:
         """The call returned ``result``: keep a side effect's result, record the end."""
         if key is not None:
             self._effects[key] = result
-        with self._lock:
-            ended = _now()
-            self._sink.append((ended, name, "call_end", None, number))
-            if self._pending:
-                self._complete_locked(name, started, ended)
+        self.end_call(name, number, started, deferred)
         return result
 
     def _faulted_call(
@@ -319,20 +325,21 @@ class ChaosRun(RunLedger):
             indices = self._index(name)
         if indices or options.side_effect or self._corruptions:
             return self._armed_call(name, number, indices, fn, args, kwargs, options, owner)
-        # The common case, kept flat: nothing armed here, nothing to replay or track. The lock
-        # is taken by hand: `with` costs more, and nothing between can raise.
-        lock = self._lock
-        lock.acquire()
+        # The common case, kept flat: nothing armed here, nothing to replay or track. The call
+        # is one record, appended when it ends (model/log.py). The lock is taken by hand:
+        # `with` costs more, and nothing between can raise.
         started = _now()
-        self._sink.append((started, name, "call_start", None, number))
-        lock.release()
         try:
             result = fn(*args, **kwargs)
-        except Exception as error:
+        except BaseException as error:
+            self.record_start(name, number, started)  # no end: its start is an event of its own
+            if not isinstance(error, Exception):
+                raise
             return self._recover_sync(name, number, error, fn, args, kwargs, options, owner)
+        lock = self._lock
         lock.acquire()
         ended = _now()
-        self._sink.append((ended, name, "call_end", None, number))
+        self._sink.append((started, ended, name, number))
         if self._pending:
             try:
                 self._complete_locked(name, started, ended)
@@ -354,7 +361,7 @@ class ChaosRun(RunLedger):
         owner: object,
     ) -> Any:
         """A sync call with something to track: flat unless a fault fires at it."""
-        key, plan, started = self._start(name, number, indices, fn, args, kwargs, options)
+        key, plan, started, deferred = self._start(name, number, indices, fn, args, kwargs, options)
         if plan is None:
             assert key is not None
             return self._replay(name, key, started)
@@ -366,9 +373,13 @@ class ChaosRun(RunLedger):
             return run_sync(faulted)
         try:
             result = fn(*args, **kwargs)
-        except Exception as error:
+        except BaseException as error:
+            if deferred:
+                self.record_start(name, number, started)
+            if not isinstance(error, Exception):
+                raise
             return self._recover_sync(name, number, error, fn, args, kwargs, options, owner)
-        return self._ended(name, number, key, started, result)
+        return self._ended(name, number, key, started, result, deferred)
 
     def _recover_sync(
         self,
@@ -408,7 +419,7 @@ class ChaosRun(RunLedger):
         indices = self._agent_faults.get(name)
         if indices is None:
             indices = self._index(name)
-        key, plan, started = self._start(name, number, indices, fn, args, kwargs, options)
+        key, plan, started, deferred = self._start(name, number, indices, fn, args, kwargs, options)
         if plan is None:
             assert key is not None
             return self._replay(name, key, started)
@@ -420,17 +431,20 @@ class ChaosRun(RunLedger):
             return await run_async(faulted)
         try:
             result = await fn(*args, **kwargs)
-        except asyncio.CancelledError:
-            self._cancelled(name, number, plan)
-            raise
-        except Exception as error:
+        except BaseException as error:
+            if deferred:
+                self.record_start(name, number, started)
+            if isinstance(error, asyncio.CancelledError):
+                self._cancelled(name, number, plan)
+            if not isinstance(error, Exception):
+                raise
             call = Invoke(fn, args, kwargs)
             failed = self._failed_steps(name, number, error, None, call, options, owner, True)
             recovery = await run_async(failed)
             if recovery is None:
                 raise
             return recovery.value
-        return self._ended(name, number, key, started, result)
+        return self._ended(name, number, key, started, result, deferred)
 
     def _failure(
         self,

@@ -12,7 +12,10 @@ from pydantic import BaseModel, ConfigDict
 from pytest_agentchaos.model.corruption import Corruption
 from pytest_agentchaos.model.faults import FaultSpec
 from pytest_agentchaos.model.kinds import Effect
+from pytest_agentchaos.model.log import EventTuple
 from pytest_agentchaos.model.outcomes import FaultResult, classify
+
+__all__ = ["CallCounts", "Event", "EventTuple", "Firing"]
 
 
 @dataclass
@@ -61,11 +64,6 @@ class Firing:
             detected_by=self.detected_by,
             propagation=self.propagation,
         )
-
-
-#: An event as recorded in the hot path: (monotonic ns, agent, kind, fault id, payload).
-#: Its sequence number is its index in the run's list; payloads are encoded at flush time.
-EventTuple = tuple[int, str, str, str | None, Any]
 
 
 class Event(BaseModel):

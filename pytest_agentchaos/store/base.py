@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
+from pytest_agentchaos.model.log import LogRecord
 from pytest_agentchaos.model.outcomes import FaultResult
-from pytest_agentchaos.model.records import EventTuple
 
 
 def iso_time(epoch_s: float) -> str:
@@ -138,9 +138,15 @@ class BaseEventStore(ABC):
 
     @abstractmethod
     def write_run(
-        self, run: RunRow, events: Sequence[EventTuple], faults: Sequence[FaultResult]
+        self, run: RunRow, events: Sequence[LogRecord], faults: Sequence[FaultResult]
     ) -> None:
-        """Commit one finished run with its events (in order) and firings, all or nothing."""
+        """Commit one finished run with its log (events and call records, in the order the
+        run recorded them: :mod:`pytest_agentchaos.model.log`) and firings, all or nothing."""
+
+    def flush(self) -> None:
+        """Commit what this store buffers (nothing, unless it buffers writes); an error of a
+        buffered write is raised here at the latest. Reads flush first."""
+        return  # a store that commits each write at once has nothing to flush
 
     # ----------------------------------------------------------------------- reading
     @abstractmethod
