@@ -30,7 +30,9 @@ class CorruptionIndex:
         self._by_value: dict[Hashable, list[Firing]] = {}
         self._order: dict[str, int] = {}
         self._depth = CARRIES_DEPTH
-        self._containers = False  # some replacement is a list or dict: freeze those nodes too
+        # The shapes of the replacements that are lists, tuples, dicts or models: a container
+        # argument of another shape cannot equal one, so it is not frozen to be looked up.
+        self._shapes: set[tuple[object, int]] = set()
 
     def __len__(self) -> int:
         return len(self._order)
@@ -40,8 +42,9 @@ class CorruptionIndex:
         assert corruption is not None
         self._order[firing.fault_id] = len(self._order)
         replacement = corruption.replacement
-        if isinstance(replacement, list | dict | BaseModel):
-            self._containers = True
+        children = _children(replacement)
+        if children is not None:
+            self._shapes.add(_shape(replacement, children))
         self._by_value.setdefault(_frozen(replacement), []).append(firing)
         if corruption.path:
             self._depth = max(self._depth, CARRIES_DEPTH + corruption.path.count(".") + 1)
@@ -50,7 +53,7 @@ class CorruptionIndex:
         """The firings whose corrupted value these arguments carry, in firing order."""
         found: dict[str, Firing] = {}
         for value in (*args, *kwargs.values()):
-            for node in _nodes(value, self._depth, self._containers):
+            for node in _nodes(value, self._depth, self._shapes):
                 for firing in self._by_value.get(node, ()):
                     corruption = firing.corruption
                     if firing.fault_id in found or corruption is None:
@@ -70,8 +73,16 @@ def _children(value: Any) -> list[Any] | None:
     return None
 
 
-def _nodes(value: Any, depth: int, containers: bool) -> Iterator[Hashable]:
-    """Every value nested in ``value`` down to ``depth``, as a dictionary key."""
+def _shape(value: Any, children: list[Any]) -> tuple[object, int]:
+    """What a container must share with another to be equal to it, cheap to compute."""
+    if isinstance(value, BaseModel):
+        return type(value), len(children)
+    return ("map" if isinstance(value, Mapping) else "sequence"), len(children)
+
+
+def _nodes(value: Any, depth: int, shapes: set[tuple[object, int]]) -> Iterator[Hashable]:
+    """Every value nested in ``value`` down to ``depth``, as a dictionary key (a container
+    only when some corrupted value is a container of its shape)."""
     children = _children(value)
     if children is None or isinstance(value, tuple):
         try:
@@ -80,11 +91,11 @@ def _nodes(value: Any, depth: int, containers: bool) -> Iterator[Hashable]:
             pass
         else:
             yield value
-    elif containers:
+    elif shapes and _shape(value, children) in shapes:
         yield _frozen(value)
     if children is not None and depth > 0:
         for child in children:
-            yield from _nodes(child, depth - 1, containers)
+            yield from _nodes(child, depth - 1, shapes)
 
 
 def _frozen(value: Any) -> Hashable:
