@@ -49,3 +49,32 @@ def test_per_call_cost_stays_flat_as_corruptions_accumulate() -> None:
     assert received > 200  # the marketing calls did receive the wrong values
     # Scanning every corruption made this ~50x slower; 3x leaves room for a loaded machine.
     assert late < 3 * early, (early, late, corruptions)
+
+
+@agent("tagger")
+def tag(sku: int) -> dict[str, Any]:
+    return {"sku": sku, "tags": ["green", "loose"]}
+
+
+@agent("shelf")
+def shelve(offer: dict[str, Any]) -> int:
+    return len(offer)
+
+
+def test_a_corrupted_list_is_found_in_a_later_call_and_other_shapes_are_not() -> None:
+    wrong = ["black", "bagged"]
+    hallucination = {"target": "tagger", "field": "tags", "value": wrong, "at_call": [1]}
+    run = ChaosRun(
+        run_id="c", nodeid="t", seed=3, faults=[parse_fault("hallucination", hallucination)]
+    )
+    previous = activate(run)
+    try:
+        assert tag(1)["tags"] == wrong
+        shelve({"tags": list(wrong)})  # an equal list, not the same object: carried
+        shelve({"tags": ["black"], "a": "black", "b": "bagged"})  # its items, other shapes: not
+        shelve({"offer": {"sku": 2, "tags": ["black", "bagged"]}})  # nested deeper: carried
+    finally:
+        activate(previous)
+    received = [e for e in run.events if e[2] == "corruption_received"]
+    assert [(e[1], e[4]) for e in received] == [("shelf", "tags"), ("shelf", "tags")]
+    assert [f.propagation for f in run.firings] == [2]
