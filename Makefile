@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/overhead.py --quick
 	$(PY) bench/suite.py --quick
 	$(PY) bench/growth.py --quick
+	$(PY) bench/propagation.py --quick
 	$(PY) bench/bus.py
 	$(PY) bench/startup.py
 	$(PY) bench/langgraph.py
