@@ -164,3 +164,16 @@ def test_threads_publishing_at_once_record_every_event_in_time_order(run: ChaosR
         pairs = list(zip(mine[::2], mine[1::2], strict=True))
         assert all(s[0] == "message_sent" and d[0] == "message_delivered" for s, d in pairs)
         assert all(s[1:] == d[1:] for s, d in pairs)
+
+
+def test_record_many_appends_in_order_each_stamped_and_nothing_once_the_run_ended() -> None:
+    chaos = ChaosRun(run_id="run", nodeid="tests/x.py::t", seed=3)
+    chaos.record("a", "first")
+    chaos.record_many((("b", "second", "run#1", {"n": 1}), ("c", "third", None, None)))
+    chaos.finish()
+    chaos.record_many((("d", "too late", None, None),))
+    assert logged(chaos) == [
+        ("a", "first", None, None),
+        ("b", "second", "run#1", {"n": 1}),
+        ("c", "third", None, None),
+    ]
