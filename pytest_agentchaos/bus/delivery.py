@@ -126,7 +126,7 @@ class Courier:
         if self._planner.quiet(run):
             return Attempt(exchange, run, exchange.receiver, unsent=True)
         run.record(exchange.sender, "message_sent", None, exchange.payload())
-        return self._planner.plan(run, exchange)
+        return self._planner.plan_armed(run, exchange)
 
     def _redeliver(self, attempt: Attempt, deadline: float | None) -> bool:
         """No acknowledgement came: surface what acted on the attempt; whether to try again."""

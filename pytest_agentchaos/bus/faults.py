@@ -156,9 +156,13 @@ class FaultPlanner:
 
     def plan(self, run: ChaosRun | None, exchange: Exchange) -> Attempt:
         """Decide, from the run's seeded schedule, what the faults do to this attempt."""
-        attempt = Attempt(exchange, run, exchange.receiver)
         if run is None or self.quiet(run):
-            return attempt
+            return Attempt(exchange, run, exchange.receiver)
+        return self.plan_armed(run, exchange)
+
+    def plan_armed(self, run: ChaosRun, exchange: Exchange) -> Attempt:
+        """:meth:`plan` for a run known not to be :meth:`quiet`: asks the schedule."""
+        attempt = Attempt(exchange, run, exchange.receiver)
         with self._lock:
             if self._run is not run:
                 self._run, self._state = run, RunState()
