@@ -104,10 +104,8 @@ class Courier:
 
         The wait for an acknowledgement ends early when the run is cancelled: no redelivery.
         """
-        if run is not None:
-            run.record(exchange.sender, "message_sent", None, exchange.payload())
+        attempt = self._first_attempt(run, exchange)
         while True:
-            attempt = self._planner.plan(run, exchange)
             yield from self.dispatcher.dispatch(attempt, launch)
             acked = exchange.acked
             if acked is None:
@@ -115,6 +113,20 @@ class Courier:
             woke = yield Wait(self._settings.ack_timeout, until(acked, run))
             if woke or not self._redeliver(attempt, deadline):
                 return
+            attempt = self._planner.plan(run, exchange)
+
+    def _first_attempt(self, run: ChaosRun | None, exchange: Exchange) -> Attempt:
+        """The first attempt at ``exchange``, its ``message_sent`` event recorded before it.
+
+        When no fault can act on the attempt, nothing is recorded between the two: the event
+        waits on the attempt (``unsent``) to be recorded with its delivery's under one lock.
+        """
+        if run is None:
+            return Attempt(exchange, None, exchange.receiver)
+        if self._planner.quiet(run):
+            return Attempt(exchange, run, exchange.receiver, unsent=True)
+        run.record(exchange.sender, "message_sent", None, exchange.payload())
+        return self._planner.plan_armed(run, exchange)
 
     def _redeliver(self, attempt: Attempt, deadline: float | None) -> bool:
         """No acknowledgement came: surface what acted on the attempt; whether to try again."""
@@ -176,14 +188,26 @@ class Courier:
         handler = self._handler(attempt)
         if handler is None:
             return None
-        if run is not None:
-            payload = exchange.payload(exchange.attempt)
-            if copy:
-                payload["copy"] = copy
-            if attempt.receiver != exchange.receiver:
-                payload["delivered_to"] = attempt.receiver
-            run.record(attempt.receiver, "message_delivered", None, payload)
+        if run is None:
+            return message, handler
+        if attempt.unsent:  # no fault acted on it: sent and delivered, under one lock
+            attempt.unsent = False
+            run.record_many(exchange.sent_and_delivered())
+            return message, handler
+        payload = exchange.payload(exchange.attempt)
+        if copy:
+            payload["copy"] = copy
+        if attempt.receiver != exchange.receiver:
+            payload["delivered_to"] = attempt.receiver
+        run.record(attempt.receiver, "message_delivered", None, payload)
         return message, handler
+
+    def _send_unsent(self, attempt: Attempt) -> None:
+        """Record the attempt's ``message_sent`` event if it still waits: before any other."""
+        run, exchange = attempt.run, attempt.exchange
+        if attempt.unsent and run is not None:
+            attempt.unsent = False
+            run.record(exchange.sender, "message_sent", None, exchange.payload())
 
     def _handler(self, attempt: Attempt) -> Handler | None:
         """Who takes the attempt: a waiting request (for a reply) or the receiver's handler."""
@@ -192,6 +216,7 @@ class Courier:
         if sink is not None and attempt.receiver == exchange.receiver:
             if sink.claim():
                 return sink.put
+            self._send_unsent(attempt)
             if sink.claimed:  # a duplicate's or a redelivery's reply: the first one was taken
                 reason = "the request already has its reply"
                 note(run, attempt.receiver, "reply_unclaimed", exchange, reason=reason)
@@ -202,6 +227,7 @@ class Courier:
             return None
         handler = self._routes.handler_of(attempt.receiver, exchange.topic)
         if handler is None:
+            self._send_unsent(attempt)
             reason = f"no agent is registered as {attempt.receiver!r}"
             fid = attempt.first_fault_id
             note(run, exchange.sender, "message_dropped", exchange, fid, reason=reason)

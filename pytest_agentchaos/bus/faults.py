@@ -156,20 +156,13 @@ class FaultPlanner:
 
     def plan(self, run: ChaosRun | None, exchange: Exchange) -> Attempt:
         """Decide, from the run's seeded schedule, what the faults do to this attempt."""
+        if run is None or self.quiet(run):
+            return Attempt(exchange, run, exchange.receiver)
+        return self.plan_armed(run, exchange)
+
+    def plan_armed(self, run: ChaosRun, exchange: Exchange) -> Attempt:
+        """:meth:`plan` for a run known not to be :meth:`quiet`: asks the schedule."""
         attempt = Attempt(exchange, run, exchange.receiver)
-        if run is None:
-            return attempt
-        state = self._state
-        # The common case, read without the lock: no fault that can fire is armed, and no
-        # partition is in force (a fault armed by another thread just now acts from the next
-        # delivery on).
-        if (
-            self._run is run
-            and not state.specs
-            and not state.partitions
-            and state.armed_count == len(run.faults)
-        ):
-            return attempt
         with self._lock:
             if self._run is not run:
                 self._run, self._state = run, RunState()
@@ -182,6 +175,18 @@ class FaultPlanner:
             if selected:
                 self._fire(run, state, attempt, selected)
         return attempt
+
+    def quiet(self, run: ChaosRun) -> bool:
+        """Whether no fault can act on a delivery in ``run`` now: none that can fire is armed,
+        and no partition is in force. The common case, read without the lock (a fault armed by
+        another thread just now acts from the next delivery on)."""
+        state = self._state
+        return (
+            self._run is run
+            and not state.specs
+            and not state.partitions
+            and state.armed_count == len(run.faults)
+        )
 
     def heal(self, run: ChaosRun, sender: str, receiver: str) -> None:
         """A delivery from ``sender`` to ``receiver`` succeeded: the partitions that cut off

@@ -83,6 +83,15 @@ class RunLedger:
             self._sink.append((now, agent, kind, None, payload))
             return now
 
+    def record_many(self, events: tuple[tuple[str, str, str | None, Any], ...]) -> None:
+        """Append several events ``(agent, kind, fault_id, payload)`` in this order, each
+        stamped as it is appended, under one lock acquisition (what a message delivery records
+        costs half as much); dropped once the run has ended."""
+        with self._lock:
+            append = self._sink.append
+            for agent, kind, fault_id, payload in events:
+                append((_now(), agent, kind, fault_id, payload))
+
     # ------------------------------------------------------------------------ firings
     def fire(
         self, spec: FaultSpec, target: str, call_number: int | None, *, acts_later: bool = False
