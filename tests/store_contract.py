@@ -197,6 +197,37 @@ class EventStoreContract:
             assert same_event(row, "r1", seq, recorded), (row, recorded)
         assert store.stats.events == len(expected)
 
+    def test_delivery_records_read_back_as_their_two_events(self, store: BaseEventStore) -> None:
+        log: list[LogRecord] = [
+            (5, "lead", "pricing", "m-1", "TASK_ASSIGN", None),
+            (6, 8, "pricing", 1),
+            (9, "lead", 'a "quoted" ü', "m-2", "STATUS", "orders"),
+            (10, "lead", "note", None, {"n": 1}),
+        ]
+        store.write_run(run_row("r1"), log, [])
+        stored = store.events("r1")
+        expected = events(log)
+        assert [e[2] for e in expected] == [
+            "message_sent",
+            "message_delivered",
+            "call_start",
+            "call_end",
+            "message_sent",
+            "message_delivered",
+            "note",
+        ]
+        assert len(stored) == len(expected)
+        for seq, (row, recorded) in enumerate(zip(stored, expected, strict=True)):
+            assert same_event(row, "r1", seq, recorded), (row, recorded)
+        assert json.loads(stored[5].payload or "") == {
+            "id": "m-2",
+            "type": "STATUS",
+            "sender": "lead",
+            "receiver": 'a "quoted" ü',
+            "topic": "orders",
+            "attempt": 0,
+        }
+
     def test_nested_and_overlapping_call_records_read_back_in_time_order(
         self, store: BaseEventStore
     ) -> None:

@@ -166,14 +166,20 @@ def test_threads_publishing_at_once_record_every_event_in_time_order(run: ChaosR
         assert all(s[1:] == d[1:] for s, d in pairs)
 
 
-def test_record_many_appends_in_order_each_stamped_and_nothing_once_the_run_ended() -> None:
+def test_a_delivery_record_reads_as_its_two_events_and_nothing_once_the_run_ended() -> None:
     chaos = ChaosRun(run_id="run", nodeid="tests/x.py::t", seed=3)
     chaos.record("a", "first")
-    chaos.record_many((("b", "second", "run#1", {"n": 1}), ("c", "third", None, None)))
+    chaos.record_delivery("lead", "pricing", "m-1", "TASK_ASSIGN", None)
+    chaos.record_delivery("lead", "audit", "m-2", "STATUS", "orders")
     chaos.finish()
-    chaos.record_many((("d", "too late", None, None),))
+    chaos.record_delivery("lead", "late", "m-3", "STATUS", None)
+    m1 = {"id": "m-1", "type": "TASK_ASSIGN", "sender": "lead", "receiver": "pricing"}
+    m2 = {"id": "m-2", "type": "STATUS", "sender": "lead", "receiver": "audit", "topic": "orders"}
     assert logged(chaos) == [
         ("a", "first", None, None),
-        ("b", "second", "run#1", {"n": 1}),
-        ("c", "third", None, None),
+        ("lead", "message_sent", None, m1),
+        ("pricing", "message_delivered", None, {**m1, "attempt": 0}),
+        ("lead", "message_sent", None, m2),
+        ("audit", "message_delivered", None, {**m2, "attempt": 0}),
     ]
+    assert len(chaos.log) == 3

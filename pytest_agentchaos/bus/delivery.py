@@ -192,7 +192,7 @@ class Courier:
             return message, handler
         if attempt.unsent:  # no fault acted on it: sent and delivered, under one lock
             attempt.unsent = False
-            run.record_many(exchange.sent_and_delivered())
+            run.record_delivery(*exchange.delivered_quietly())
             return message, handler
         payload = exchange.payload(exchange.attempt)
         if copy:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any
 
 from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.engine.steps import AnyOf, Signal
@@ -126,48 +126,15 @@ class Exchange:
             data["attempt"] = attempt
         return data
 
-    def sent_and_delivered(self) -> tuple[Event, Event]:
-        """The ``message_sent`` event and the first attempt's ``message_delivered`` event when
-        no fault acted on it, with the payloads :meth:`payload` makes. Built here as literals,
-        not by it: a chaos run pays for these two on every delivery."""
+    def delivered_quietly(self) -> tuple[str, str, str, str, str | None]:
+        """This exchange's first attempt as a delivery record names it (``model/log.py``):
+        sender, receiver, message id, type and topic; the events' payloads are built from it
+        when they are read or written, not on every delivery."""
         facts = self.facts
         if facts is None:
             facts = self.facts = message_facts(self.message)
         message_id, message_type, sender = facts
-        receiver, topic = self.receiver, self.topic
-        if topic is None:
-            sent = {"id": message_id, "type": message_type, "sender": sender, "receiver": receiver}
-            delivered = {
-                "id": message_id,
-                "type": message_type,
-                "sender": sender,
-                "receiver": receiver,
-                "attempt": 0,
-            }
-        else:
-            sent = {
-                "id": message_id,
-                "type": message_type,
-                "sender": sender,
-                "receiver": receiver,
-                "topic": topic,
-            }
-            delivered = {
-                "id": message_id,
-                "type": message_type,
-                "sender": sender,
-                "receiver": receiver,
-                "topic": topic,
-                "attempt": 0,
-            }
-        return (
-            (sender, "message_sent", None, sent),
-            (receiver, "message_delivered", None, delivered),
-        )
-
-
-#: An event as a chaos run records it, without its timestamp: agent, kind, fault id, payload.
-Event: TypeAlias = tuple[str, str, str | None, Any]
+        return sender, self.receiver, message_id, message_type, self.topic
 
 
 def message_facts(message: Message) -> tuple[str, str, str]:

@@ -111,7 +111,7 @@ class RunState:
         self, run: ChaosRun, sender: str, receiver: str, message_type: str
     ) -> list[Selected]:
         """The armed message faults that select this delivery, in the order they act."""
-        count = len(run.faults)
+        count = run.fault_count
         if count != self.armed_count:  # a fault may be armed mid-test (agentchaos.inject)
             self.armed_count = count
             # A fault at probability 0 never fires: it is left out, so that a delivery pays
@@ -185,7 +185,7 @@ class FaultPlanner:
             self._run is run
             and not state.specs
             and not state.partitions
-            and state.armed_count == len(run.faults)
+            and state.armed_count == run.fault_count
         )
 
     def heal(self, run: ChaosRun, sender: str, receiver: str) -> None:

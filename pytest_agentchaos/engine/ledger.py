@@ -83,14 +83,14 @@ class RunLedger:
             self._sink.append((now, agent, kind, None, payload))
             return now
 
-    def record_many(self, events: tuple[tuple[str, str, str | None, Any], ...]) -> None:
-        """Append several events ``(agent, kind, fault_id, payload)`` in this order, each
-        stamped as it is appended, under one lock acquisition (what a message delivery records
-        costs half as much); dropped once the run has ended."""
+    def record_delivery(
+        self, sender: str, receiver: str, message_id: str, message_type: str, topic: str | None
+    ) -> None:
+        """A message delivery no fault acted on: its ``message_sent`` and ``message_delivered``
+        events as one record (:data:`~pytest_agentchaos.model.log.DeliveryRecord`), stamped
+        under the lock; dropped once the run has ended."""
         with self._lock:
-            append = self._sink.append
-            for agent, kind, fault_id, payload in events:
-                append((_now(), agent, kind, fault_id, payload))
+            self._sink.append((_now(), sender, receiver, message_id, message_type, topic))
 
     # ------------------------------------------------------------------------ firings
     def fire(

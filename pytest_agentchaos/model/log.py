@@ -1,10 +1,12 @@
-"""A run's log as the engine keeps it: events, and completed calls as one record each.
+"""A run's log as the engine keeps it: events, and the commonest pairs of them as one record.
 
 Most of a run's log is agent calls that started, ran and ended with nothing else happening to
 them. The engine keeps such a call as one :data:`CallRecord` ``(start_ns, end_ns, agent,
 number)``, appended when the call ends, instead of a ``call_start`` and a ``call_end`` event:
-a third less memory per call and one lock instead of two. Every other event stays an
-:data:`EventTuple`, appended (and stamped) under the run's lock.
+a third less memory per call and one lock instead of two. Likewise a message delivery no fault
+acted on is one :data:`DeliveryRecord` for its ``message_sent`` and ``message_delivered``
+events, their payloads built only when the events are read or written. Every other event stays
+an :data:`EventTuple`, appended (and stamped) under the run's lock.
 
 The log is therefore in time order by each record's *last* timestamp; a call's start may lie
 before events appended ahead of it (a nested call, another thread's event). :func:`events`
@@ -20,9 +22,13 @@ from typing import Any
 __all__ = [
     "CALL_END",
     "CALL_START",
+    "MESSAGE_DELIVERED",
+    "MESSAGE_SENT",
     "CallRecord",
+    "DeliveryRecord",
     "EventTuple",
     "LogRecord",
+    "delivery_events",
     "event_count",
     "events",
     "in_order",
@@ -34,9 +40,34 @@ EventTuple = tuple[int, str, str, str | None, Any]
 #: A completed call: (start ns, end ns, agent, call number). It stands for a ``call_start``
 #: and a ``call_end`` event whose payload is the call number.
 CallRecord = tuple[int, int, str, int]
-LogRecord = EventTuple | CallRecord
+#: A delivery no fault acted on: (ns, sender, receiver, message id, message type, topic). It
+#: stands for a ``message_sent`` and a ``message_delivered`` event (attempt 0) at that time.
+DeliveryRecord = tuple[int, str, str, str, str, str | None]
+LogRecord = EventTuple | CallRecord | DeliveryRecord
 
 CALL_START, CALL_END = "call_start", "call_end"
+MESSAGE_SENT, MESSAGE_DELIVERED = "message_sent", "message_delivered"
+
+
+def delivery_events(record: DeliveryRecord) -> tuple[EventTuple, EventTuple]:
+    """The two events a delivery record stands for, payloads as the message bus writes them."""
+    ts, sender, receiver, message_id, message_type, topic = record
+    sent: dict[str, Any] = {
+        "id": message_id,
+        "type": message_type,
+        "sender": sender,
+        "receiver": receiver,
+    }
+    if topic is not None:
+        sent["topic"] = topic
+    delivered = {**sent, "attempt": 0}
+    return (ts, sender, MESSAGE_SENT, None, sent), (
+        ts,
+        receiver,
+        MESSAGE_DELIVERED,
+        None,
+        delivered,
+    )
 
 
 def in_order(log: Iterable[LogRecord]) -> bool:
@@ -47,14 +78,9 @@ def in_order(log: Iterable[LogRecord]) -> bool:
     """
     last = -1
     for record in log:
-        if len(record) == 4:
-            if record[0] < last:
-                return False
-            last = record[1]
-        else:
-            if record[0] < last:
-                return False
-            last = record[0]
+        if record[0] < last:
+            return False
+        last = record[1] if len(record) == 4 else record[0]
     return True
 
 
@@ -72,6 +98,8 @@ def events(log: Sequence[LogRecord]) -> list[EventTuple]:
                 start, end, agent, number = record
                 stream.append((start, agent, CALL_START, None, number))
                 stream.append((end, agent, CALL_END, None, number))
+            elif len(record) == 6:
+                stream.extend(delivery_events(record))
             else:
                 stream.append(record)
         return stream
@@ -81,6 +109,8 @@ def events(log: Sequence[LogRecord]) -> list[EventTuple]:
             start, end, agent, number = record
             keyed.append((start, 0, -place, (start, agent, CALL_START, None, number)))
             keyed.append((end, 1, place, (end, agent, CALL_END, None, number)))
+        elif len(record) == 6:
+            keyed.extend((record[0], 1, place, event) for event in delivery_events(record))
         else:
             keyed.append((record[0], 1, place, record))
     keyed.sort(key=_order)
@@ -93,4 +123,4 @@ def _order(item: tuple[int, int, int, EventTuple]) -> tuple[int, int, int]:
 
 def event_count(log: Iterable[LogRecord]) -> int:
     """How many events the log stands for (a call record is two)."""
-    return sum(2 if len(record) == 4 else 1 for record in log)
+    return sum(1 if len(record) == 5 else 2 for record in log)

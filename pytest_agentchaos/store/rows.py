@@ -23,6 +23,7 @@ from pytest_agentchaos.model.log import (
     CALL_START,
     EventTuple,
     LogRecord,
+    delivery_events,
     events,
     in_order,
 )
@@ -53,9 +54,15 @@ def prepared(log: Sequence[LogRecord]) -> list[LogRecord]:
     """A copy of ``log`` whose events carry their payload as the JSON text the store keeps:
     plain data (``marshal`` can write it to a journal), fixed now whatever the payload's
     objects do later."""
-    return [
-        record if len(record) == 4 else (*record[:4], encode_payload(record[4])) for record in log
-    ]
+    encoded: list[LogRecord] = []
+    for record in log:
+        if len(record) == 5:
+            encoded.append((*record[:4], encode_payload(record[4])))
+        elif len(record) == 6:
+            encoded.extend((*e[:4], encode_payload(e[4])) for e in delivery_events(record))
+        else:
+            encoded.append(record)
+    return encoded
 
 
 def _as_is(payload: Any) -> Any:
@@ -92,6 +99,11 @@ class LogRows:
             if open_at >= 0:
                 batches.append((open_at, place, first_seq))
                 open_at = -1
+            if len(record) == 6:
+                sent, delivered = delivery_events(record)
+                rest += ((seq, sent), (seq + 1, delivered))
+                seq += 2
+                continue
             rest.append((seq, record))
             seq += 1
         if open_at >= 0:
