@@ -6,7 +6,7 @@ SQLite stores for a fraction of what a row per call costs and expands again in t
 and ``events`` views. A call recorded as two events (its start detected something, a fault
 fired at it) is one ``call_rows`` row when both events are there with the same agent and call
 number; anything else (a call that raised, a start recorded twice) stays two events in
-``event_log``, exactly as recorded.
+``event_log``, exactly as recorded, as do the two events of a delivery record.
 
 The generators feed ``executemany`` directly, so a run with a million calls never has a second,
 encoded copy of its log in memory: one batch of JSON at a time.
@@ -51,9 +51,9 @@ def encode_payload(payload: Any) -> str | None:
 
 
 def prepared(log: Sequence[LogRecord]) -> list[LogRecord]:
-    """A copy of ``log`` whose events carry their payload as the JSON text the store keeps:
-    plain data (``marshal`` can write it to a journal), fixed now whatever the payload's
-    objects do later."""
+    """A copy of ``log`` whose events carry their payload as the JSON text the store keeps (a
+    delivery record as its two events): plain data that ``marshal`` can write to a journal,
+    fixed now whatever the payload's objects do later."""
     encoded: list[LogRecord] = []
     for record in log:
         if len(record) == 5:
