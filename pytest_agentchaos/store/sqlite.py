@@ -21,10 +21,10 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_agentchaos.errors import StoreError
 from pytest_agentchaos.model.log import LogRecord
@@ -45,7 +45,7 @@ from pytest_agentchaos.store.migrations import (
     NEVER_FIRED,
     SCHEMA_VERSION,
 )
-from pytest_agentchaos.store.rows import LogRows, prepared
+from pytest_agentchaos.store.rows import BatchRow, CallRow, EventLogRow, LogRows
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "EventStore", "RunRow", "iso_time"]
 
@@ -58,8 +58,34 @@ _CHECKPOINT_PAGES, _WAL_LIMIT_BYTES = 10_000, 64 * 2**20
 #: xdist worker's strategy) see a finished run at most this late.
 FLUSH_RECORDS, FLUSH_RUNS, FLUSH_AFTER_S = 20_000, 500, 0.5
 
-#: A run journalled: its ``runs`` values, its log (payloads encoded), its ``faults`` values.
-Journalled = tuple[tuple[Any, ...], list[LogRecord], list[tuple[Any, ...]]]
+
+class RunRows(NamedTuple):
+    """One run's rows as they are inserted (but for the run's key): what a journal keeps."""
+
+    run: tuple[Any, ...]
+    batches: Iterable[BatchRow]
+    calls: Iterable[CallRow]
+    events: Iterable[EventLogRow]
+    faults: Iterable[tuple[Any, ...]]
+    event_count: int
+
+    @classmethod
+    def of(
+        cls, run: RunRow, log: Sequence[LogRecord], faults: Sequence[FaultResult], *, keep: bool
+    ) -> RunRows:
+        """The rows of a finished run: lists with ``keep`` (to journal and hold), otherwise
+        generators that stream the log into ``executemany``."""
+        rows = LogRows(log)
+        gather: Callable[[Iterable[Any]], Iterable[Any]] = list if keep else iter
+        return cls(
+            _run_values(run),
+            gather(rows.batch_rows()),
+            gather(rows.call_rows()),
+            gather(rows.event_rows()),
+            [_fault_values(fault) for fault in faults],
+            rows.event_count,
+        )
+
 
 _RUN_COLUMNS = (
     "run_id, session_id, nodeid, seed, repetition, condition, outcome, started_at, started_ns,"
@@ -98,7 +124,7 @@ class EventStore(BaseEventStore):
         self._conn = self._connect()
         self.buffered = buffered and journal.SUPPORTED
         self._journal: journal.Journal | None = None
-        self._pending: list[Journalled] = []
+        self._pending: list[RunRows] = []
         self._pending_records = 0
         self._pending_since = 0.0
 
@@ -266,10 +292,11 @@ class EventStore(BaseEventStore):
         imported = 0
         for path, fd in journal.leftovers(self.path):
             with self._write() as conn:
-                for run_values, log, faults in journal.records(path):
-                    found = conn.execute("SELECT 1 FROM runs WHERE run_id = ?", run_values[:1])
+                for record in journal.records(path):
+                    rows = RunRows(*record)
+                    found = conn.execute("SELECT 1 FROM runs WHERE run_id = ?", rows.run[:1])
                     if found.fetchone() is None:
-                        _insert_run(conn, run_values, log, faults, True)
+                        _insert_run(conn, rows)
                         imported += 1
             journal.release(path, fd)
         return imported
@@ -299,21 +326,20 @@ class EventStore(BaseEventStore):
         """Commit one finished run with its log and firings, in one transaction; a buffered
         store journals it now and commits it with others soon (:meth:`flush`).
 
-        Rows stream from ``events`` into ``executemany``: no encoded copy of the log is built
-        (a buffered store keeps a list of the records, not a copy of them, until it commits).
+        A run is encoded into its rows once (consecutive calls as JSON batches): a buffered
+        store journals those rows and holds them until it commits; otherwise they stream from
+        ``events`` into ``executemany``, never a second encoded copy of a big run's log.
         """
         started = time.perf_counter_ns()
-        values = _run_values(run)
-        fault_values = [_fault_values(fault) for fault in faults]
         if self.buffered and len(events) < FLUSH_RECORDS:
-            log = prepared(events)
+            rows = RunRows.of(run, events, faults, keep=True)
             if self._journal is None:
                 self._journal = journal.Journal(self.path)
-            self._journal.append((values, log, fault_values))
+            self._journal.append(tuple(rows))
             if not self._pending:
                 self._pending_since = time.monotonic()
-            self._pending.append((values, log, fault_values))
-            self._pending_records += len(log)
+            self._pending.append(rows)
+            self._pending_records += len(events)
             if (
                 self._pending_records >= FLUSH_RECORDS
                 or len(self._pending) >= FLUSH_RUNS
@@ -322,8 +348,10 @@ class EventStore(BaseEventStore):
                 self.flush()
         else:
             self.flush()  # runs commit in the order they finished
+            rows = RunRows.of(run, events, faults, keep=False)
             with self._write() as conn:
-                self.stats.events += _insert_run(conn, values, events, fault_values, False)
+                _insert_run(conn, rows)
+            self.stats.events += rows.event_count
         self.stats.runs += 1
         self.stats.write_ns += time.perf_counter_ns() - started
 
@@ -339,8 +367,9 @@ class EventStore(BaseEventStore):
         refused: sqlite3.IntegrityError | None = None
         try:
             with self._write() as conn:
-                events = sum(_insert_run(conn, *pending, True) for pending in self._pending)
-            self.stats.events += events
+                for rows in self._pending:
+                    _insert_run(conn, rows)
+            self.stats.events += sum(rows.event_count for rows in self._pending)
         except sqlite3.IntegrityError:
             refused = self._commit_one_by_one()
         assert self._journal is not None
@@ -353,11 +382,11 @@ class EventStore(BaseEventStore):
 
     def _commit_one_by_one(self) -> sqlite3.IntegrityError | None:
         first: sqlite3.IntegrityError | None = None
-        for values, log, fault_values in self._pending:
+        for rows in self._pending:
             try:
                 with self._write() as conn:
-                    events = _insert_run(conn, values, log, fault_values, True)
-                self.stats.events += events
+                    _insert_run(conn, rows)
+                self.stats.events += rows.event_count
             except sqlite3.IntegrityError as error:
                 first = first or error
         return first
@@ -425,22 +454,13 @@ class EventStore(BaseEventStore):
         return [TestEvent(nodeid, EventRow(*event)) for nodeid, *event in cursor]
 
 
-def _insert_run(
-    conn: sqlite3.Connection,
-    values: tuple[Any, ...],
-    log: Sequence[LogRecord],
-    fault_values: Sequence[tuple[Any, ...]],
-    encoded: bool,
-) -> int:
-    """Insert one run's rows (its log's payloads already JSON when ``encoded``); returns how
-    many events its log stands for."""
-    [(key,)] = conn.execute(_INSERT_RUN, values).fetchall()
-    rows = LogRows(key, log, encoded=encoded)
-    conn.executemany(_INSERT_BATCH, rows.batch_rows())
-    conn.executemany(_INSERT_CALL, rows.call_rows())
-    conn.executemany(_INSERT_EVENT, rows.event_rows())
-    conn.executemany(_INSERT_FAULT, fault_values)
-    return rows.event_count
+def _insert_run(conn: sqlite3.Connection, rows: RunRows) -> None:
+    """Insert one run's rows, each under the run's new integer key."""
+    [(key,)] = conn.execute(_INSERT_RUN, rows.run).fetchall()
+    conn.executemany(_INSERT_BATCH, ((key, *row) for row in rows.batches))
+    conn.executemany(_INSERT_CALL, ((key, *row) for row in rows.calls))
+    conn.executemany(_INSERT_EVENT, ((key, *row) for row in rows.events))
+    conn.executemany(_INSERT_FAULT, rows.faults)
 
 
 def kind_query(kind: str, session_id: str | None) -> tuple[str, tuple[str, ...]]:
