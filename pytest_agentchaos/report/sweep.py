@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-# Only the table's shape: this module loads no langgraph.
-from pytest_agentchaos.integrations.langgraph.sweep import TABLE_HEADERS, table_row
 from pytest_agentchaos.report.escape import visible
 from pytest_agentchaos.report.model import SweepRow
 from pytest_agentchaos.store.base import BaseEventStore
@@ -25,6 +23,10 @@ def render_sweep(rows: list[SweepRow]) -> list[str]:
     if not rows:
         return []
     from tabulate import tabulate
+
+    # Only the table's shape (no langgraph), and only for a session that swept: loading the
+    # integration's package costs every chaos session ~10 ms of start-up otherwise.
+    from pytest_agentchaos.integrations.langgraph.sweep import TABLE_HEADERS, table_row
 
     # Node names and test ids are the user's data: shown, never obeyed by the terminal.
     table = [[visible(str(cell)) for cell in table_row(r)] for r in rows]
