@@ -165,3 +165,23 @@ def test_the_store_keeps_the_stream_the_run_reads(tmp_path: Path) -> None:
     assert [(e.seq, e.ts_ns, e.agent, e.kind) for e in stored] == [
         (seq, ts, name, kind) for seq, (ts, name, kind, _, _) in enumerate(expected)
     ]
+
+
+def test_a_fault_at_probability_0_leaves_calls_on_the_flat_path_and_is_reported_never_fired() -> (
+    None
+):
+    run = make_run(
+        ("crash", {"target": "inner", "probability": 0.0}),
+        ("delay", {"target": "inner", "probability": 0.0, "seconds": 5}),
+    )
+    with active(run):
+        assert [inner(n) for n in range(3)] == [1, 2, 3]
+    assert [len(record) for record in run.log] == [4, 4, 4]
+    assert run._agent_faults["inner"] == ()  # no fault that can fire: the flat path
+    run.finish()
+    assert run.firings == []
+    never = [e for e in run.events if e[2] == "fault_never_fired"]
+    assert [e[4] for e in never] == [
+        "chaos_crash(target='inner', probability=0.0)",
+        "chaos_delay(target='inner', probability=0.0, seconds=5.0)",
+    ]

@@ -143,9 +143,13 @@ class ChaosRun(RunLedger):
         return self.calls.next(name)
 
     def _index(self, name: str) -> tuple[int, ...]:
-        """The armed agent-call faults that select ``name`` (cached until a fault is added)."""
+        """The armed agent-call faults that select ``name`` and can fire (cached until a fault
+        is added). One at probability 0 never fires: left out, so that a test can turn its
+        faults down to 0 for a baseline and its calls stay on the flat path."""
         indices = tuple(
-            i for i, s in enumerate(self._specs) if s.kind in AGENT_CALL_KINDS and s.matches(name)
+            i
+            for i, s in enumerate(self._specs)
+            if s.kind in AGENT_CALL_KINDS and s.probability > 0.0 and s.matches(name)
         )
         self._agent_faults[name] = indices
         return indices
