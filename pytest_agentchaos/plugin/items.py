@@ -11,8 +11,8 @@ returns at once. The plugin has two, and most tests need neither:
 
 Both stay autouse, so a test that keeps one sets it up where pytest puts autouse fixtures
 (after the wider-scoped fixtures, before the test's own); the others have it taken out of their
-fixture list. A test pytest runs without collecting it (no stash entry) keeps both, and each
-fixture decides for itself, as before.
+fixture list, with ``request`` when only those fixtures put it there. A test pytest runs
+without collecting it (no stash entry) keeps both, and each fixture decides for itself.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pytest_agentchaos.plugin.validation import CASSETTE_MARKER
 
 APPLY_CONFIG_FIXTURE = "_agentchaos_apply_config"
 CASSETTE_MARKER_FIXTURE = "_agentchaos_cassette_marker"
+REQUEST = "request"
 #: Fixtures whose tests get a chaos run (recorded) even without a chaos marker.
 CHAOS_FIXTURES = frozenset({"agentchaos", "agentchaos_bus", "agentchaos_openai"})
 #: Whether a collected test gets a chaos run under ``--chaos``.
@@ -55,16 +56,30 @@ def prepare_items(items: list[pytest.Item], chaos: bool) -> None:
         names = getattr(item, "fixturenames", None)
         if not isinstance(names, list):
             continue  # not a pytest.Function: its fixtures decide for themselves
-        chaos_test = chaos and is_chaos_test(item.iter_markers(), names)
+        marks = {mark.name for mark in item.iter_markers() if mark.name.startswith("chaos_")}
+        chaos_test = chaos and (bool(marks) or not CHAOS_FIXTURES.isdisjoint(names))
         item.stash[CHAOS_TEST_KEY] = chaos_test
         drop = set()
         if not chaos_test or not _config_overridden(item, overridden):
             drop.add(APPLY_CONFIG_FIXTURE)
-        if item.get_closest_marker(CASSETTE_MARKER) is None:
+        if CASSETTE_MARKER not in marks:
             drop.add(CASSETTE_MARKER_FIXTURE)
-        if not drop.isdisjoint(names):
-            # A new list: items of one parametrized function share pytest's.
-            item.fixturenames = [name for name in names if name not in drop]  # type: ignore[attr-defined]
+        if drop.isdisjoint(names):
+            continue
+        if REQUEST not in _asked_for_by_name(item):
+            # In the list only as our fixtures' argument (pytest hands a fixture its request
+            # without it), yet filling it costs each test a RequestFixtureDef.
+            drop.add(REQUEST)
+        # A new list: items of one parametrized function share pytest's.
+        item.fixturenames = [name for name in names if name not in drop]  # type: ignore[attr-defined]
+
+
+def _asked_for_by_name(item: pytest.Item) -> tuple[str, ...]:
+    """The fixtures the test function, ``usefixtures`` and autouse fixtures name; all of
+    them, ``request`` included, when pytest does not say."""
+    info = getattr(item, "_fixtureinfo", None)
+    names = getattr(info, "initialnames", None)
+    return names if isinstance(names, tuple) else (REQUEST,)
 
 
 def _config_overridden(item: pytest.Item, by_parent: dict[int, bool]) -> bool:
