@@ -237,6 +237,44 @@ def test_cli_wins(agentchaos_cassette):
     pytester.runpytest("-k", "cli_wins", "--chaos-record-mode=once").assert_outcomes(passed=1)
 
 
+CASSETTE_FIRST = """
+import httpx2
+import pytest
+
+@pytest.fixture
+def first_answer():
+    # Nothing listens on port 9: only a cassette in use (replay only, no file) answers, with
+    # its mismatch error; without one the connection is refused.
+    try:
+        httpx2.get("http://127.0.0.1:9/v1/models", timeout=5)
+    except Exception as error:
+        return type(error).__name__
+    return "an answer"
+
+@pytest.mark.parametrize("n", [pytest.param(1, marks=pytest.mark.chaos_cassette), 2])
+def test_param(first_answer, n):
+    assert first_answer == ("CassetteMismatchError" if n == 1 else "ConnectError")
+
+@pytest.mark.chaos_cassette
+class TestMarked:
+    def test_in_class(self, first_answer):
+        assert first_answer == "CassetteMismatchError"
+
+@pytest.mark.chaos_crash(target="nobody")
+def test_unmarked(first_answer, agentchaos):
+    assert first_answer == "ConnectError"
+"""
+
+
+@pytest.mark.parametrize("chaos", [(), ("--chaos", "--chaos-db=s.db")], ids=["plain", "chaos"])
+def test_a_marked_tests_cassette_is_in_use_before_its_fixtures_and_only_there(
+    pytester: pytest.Pytester, chaos: tuple[str, ...]
+) -> None:
+    """Marked on a class or on one parameter: the fixtures of exactly those tests see it."""
+    pytester.makepyfile(test_first=CASSETTE_FIRST)
+    pytester.runpytest(*chaos).assert_outcomes(passed=4)
+
+
 def test_cassette_marker_selects_with_dash_m(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_select="""

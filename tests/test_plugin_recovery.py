@@ -276,6 +276,74 @@ def test_precedence_command_line_beats_everything(pytester: pytest.Pytester) -> 
     }
 
 
+CLOSEST_CONFIG = """
+import pytest
+
+@pytest.mark.chaos_crash(target="nobody")
+def test_default():
+    pass
+
+class TestClass:
+    @pytest.fixture
+    def agentchaos_config(self):
+        return {"strategy": "retry"}
+
+    @pytest.mark.chaos_crash(target="nobody")
+    def test_marker_only(self):
+        pass
+
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_param(self, agentchaos, n):
+        pass
+
+    def test_not_chaos(self):
+        pass
+
+@pytest.mark.parametrize("agentchaos_config", [{"strategy": "retry,checkpoint"}])
+def test_direct(agentchaos, agentchaos_config):
+    pass
+
+def test_after(agentchaos):
+    pass
+"""
+FOLDER_CONFIG = """
+import pytest
+
+@pytest.fixture
+def agentchaos_config(tmp_path):
+    return {"strategy": "checkpoint"}
+"""
+
+
+@pytest.mark.parametrize("workers", [(), ("-p", "xdist", "-n", "2")], ids=["serial", "xdist"])
+def test_each_test_gets_the_agentchaos_config_closest_to_it(
+    pytester: pytest.Pytester, workers: tuple[str, ...]
+) -> None:
+    """Overrides in a class, a folder's conftest and a direct parametrization, next to tests
+    with the default: each chaos test runs with its own, markers only or with the fixture."""
+    pytester.makepyfile(test_top=CLOSEST_CONFIG)
+    sub = pytester.mkpydir("sub")
+    (sub / "conftest.py").write_text(FOLDER_CONFIG)
+    (sub / "test_sub.py").write_text(
+        "def test_folder(agentchaos):\n    pass\n\ndef test_folder_plain():\n    pass\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:langsmith_plugin", "--chaos", "--chaos-db=s.db", *workers
+    )
+    result.assert_outcomes(passed=9)
+    with closing(sqlite3.connect(pytester.path / "s.db")) as conn:
+        strategies = dict(conn.execute("SELECT nodeid, strategies FROM runs").fetchall())
+    assert strategies == {
+        "test_top.py::test_default": "none",
+        "test_top.py::TestClass::test_marker_only": "retry",
+        "test_top.py::TestClass::test_param[1]": "retry",
+        "test_top.py::TestClass::test_param[2]": "retry",
+        "test_top.py::test_direct[agentchaos_config0]": "retry,checkpoint",
+        "test_top.py::test_after": "none",
+        "sub/test_sub.py::test_folder": "checkpoint",
+    }
+
+
 def test_unknown_strategy_in_agentchaos_config_fails_that_test(
     pytester: pytest.Pytester,
 ) -> None:

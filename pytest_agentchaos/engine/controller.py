@@ -6,13 +6,17 @@ so a test written for chaos also passes as a steady-state test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_agentchaos.engine.injection import Patch, wrap
 from pytest_agentchaos.model.faults import DELAY_KINDS, FaultSpec, parse_fault
 from pytest_agentchaos.model.outcomes import FaultResult, Outcome
 from pytest_agentchaos.model.records import Event
+
+if TYPE_CHECKING:
+    from pytest_agentchaos.engine.run import ChaosRun
 
 __all__ = ["ChaosController", "Event"]
 
@@ -21,14 +25,24 @@ class ChaosController:
     """Inject faults imperatively, query events and outcomes, assert recovery."""
 
     def __init__(
-        self, run: Any | None, *, reproduce: str = "", session_seed: int | None = None
+        self,
+        run: Any | None,
+        *,
+        reproduce: str | Callable[[], str] = "",
+        session_seed: int | None = None,
     ) -> None:
-        from pytest_agentchaos.engine.run import ChaosRun
-
         self.run: ChaosRun | None = run
-        self.reproduce = reproduce
+        # A callable is asked once, when a message first needs the command.
+        self._reproduce = reproduce
         self.session_seed = session_seed
         self._patches: list[Patch] = []
+
+    @property
+    def reproduce(self) -> str:
+        """The command that replays this test's fault schedule (``""`` without ``--chaos``)."""
+        if not isinstance(self._reproduce, str):
+            self._reproduce = self._reproduce()
+        return self._reproduce
 
     @property
     def enabled(self) -> bool:

@@ -21,6 +21,7 @@ from pytest_agentchaos.config.redaction import redact_args
 from pytest_agentchaos.config.settings import SessionSettings
 from pytest_agentchaos.errors import ChaosConfigError, StoreError
 from pytest_agentchaos.model.kinds import FAULT_KINDS
+from pytest_agentchaos.plugin.items import gets_chaos_run, is_chaos_test, prepare_items
 from pytest_agentchaos.plugin.keys import REPETITION_FIXTURE, RUN_KEY, SESSION_KEY
 from pytest_agentchaos.plugin.options import add_options, check_output_paths, read_session_settings
 from pytest_agentchaos.plugin.validation import (
@@ -47,8 +48,6 @@ pytest_plugins = [
 OUTCOME_KEY = pytest.StashKey[str]()
 #: Whether pytest reported this test's teardown: a run without it was interrupted.
 _TORN_DOWN_KEY = pytest.StashKey[bool]()
-#: Fixtures whose tests get a chaos run (recorded) even without a chaos marker.
-CHAOS_FIXTURES = frozenset({"agentchaos", "agentchaos_bus", "agentchaos_openai"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -179,17 +178,11 @@ def _worker_count(config: pytest.Config) -> int:
 
 
 # ------------------------------------------------------------------------- collection
-def _is_chaos_test(item_markers: Any, fixturenames: list[str]) -> bool:
-    return not CHAOS_FIXTURES.isdisjoint(fixturenames) or any(
-        m.name.startswith("chaos_") for m in item_markers
-    )
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = metafunc.config.stash.get(SESSION_KEY, None)
     if session is None or session.settings.runs < 2:
         return
-    if not _is_chaos_test(metafunc.definition.iter_markers(), list(metafunc.fixturenames)):
+    if not is_chaos_test(metafunc.definition.iter_markers(), metafunc.fixturenames):
         return
     metafunc.fixturenames.append(REPETITION_FIXTURE)
     runs = session.settings.runs
@@ -199,6 +192,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         indirect=True,
         ids=[f"chaos{i + 1}of{runs}" for i in range(runs)],
     )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After every plugin's collection_modifyitems: the markers and fixtures are final.
+    prepare_items(session.items, SESSION_KEY in session.config.stash)
 
 
 # --------------------------------------------------------------------------- running
@@ -230,8 +228,7 @@ def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, object, object]:
     session = item.config.stash.get(SESSION_KEY, None)
-    fixturenames = list(getattr(item, "fixturenames", ()))
-    if session is None or not _is_chaos_test(item.iter_markers(), fixturenames):
+    if session is None or not gets_chaos_run(item):
         return (yield)
     faults, marker_settings = item.stash.get(FAULTS_KEY, NO_FAULTS)
     callspec = getattr(item, "callspec", None)

@@ -5,13 +5,14 @@ The engine, the store and the report load inside them, when a test asks for chao
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_agentchaos.errors import ChaosConfigError
-from pytest_agentchaos.plugin.keys import RUN_KEY, SESSION_KEY
+from pytest_agentchaos.plugin.keys import CONFIG_FIXTURE, RUN_KEY, SESSION_KEY
 from pytest_agentchaos.plugin.options import read_session_settings
 from pytest_agentchaos.plugin.validation import FAULTS_KEY, NO_FAULTS
 
@@ -36,7 +37,8 @@ def agentchaos_config() -> dict[str, Any]:
 def _agentchaos_apply_config(request: pytest.FixtureRequest) -> None:
     """Apply ``agentchaos_config`` to a chaos test's run, whether or not it asks for it.
 
-    Autouse, so the settings are in place before the test's own fixtures call any agent.
+    Autouse, so the settings are in place before the test's own fixtures call any agent;
+    taken out at collection from the tests that do not need it (:mod:`.items`).
     """
     run = request.node.stash.get(RUN_KEY, None)
     session = request.config.stash.get(SESSION_KEY, None)
@@ -44,7 +46,7 @@ def _agentchaos_apply_config(request: pytest.FixtureRequest) -> None:
         return
     from pytest_agentchaos.config.settings import check_test_settings, resolve_run_settings
 
-    values = request.getfixturevalue("agentchaos_config")
+    values = request.getfixturevalue(CONFIG_FIXTURE)
     try:
         fixture_settings = check_test_settings(values, "agentchaos_config")
         if fixture_settings:
@@ -62,16 +64,19 @@ def agentchaos(request: pytest.FixtureRequest) -> Iterator[ChaosController]:
 
     session = request.config.stash.get(SESSION_KEY, None)
     run = request.node.stash.get(RUN_KEY, None)
-    reproduce = ""
-    if session is not None:
+    if session is None:
+        controller = ChaosController(run)
+    else:
         from pytest_agentchaos.report.build import reproduce_command
 
-        reproduce = reproduce_command(
-            request.node.nodeid, session.seed, session.settings.extra_reproduce_args
+        # Built when a failure message asks for it, not for every test.
+        reproduce = functools.partial(
+            reproduce_command,
+            request.node.nodeid,
+            session.seed,
+            session.settings.extra_reproduce_args,
         )
-    controller = ChaosController(
-        run, reproduce=reproduce, session_seed=session.seed if session else None
-    )
+        controller = ChaosController(run, reproduce=reproduce, session_seed=session.seed)
     try:
         yield controller
     finally:

@@ -17,3 +17,4 @@ SESSION_KEY: pytest.StashKey[ChaosSession] = pytest.StashKey()
 #: This test's run, from the start of its setup until its run is written.
 RUN_KEY: pytest.StashKey[ChaosRun] = pytest.StashKey()
 REPETITION_FIXTURE = "_agentchaos_repetition"
+CONFIG_FIXTURE = "agentchaos_config"

@@ -49,8 +49,11 @@ NO_FAULTS: Faults = ((), {})
 # ------------------------------------------------------------------ marker families
 def bus_options(marks: Iterable[pytest.Mark]) -> dict[str, Any]:
     """The options of a test's ``chaos_bus`` markers (closest first), the closest winning."""
+    marks = list(marks)
+    if not marks:
+        return {}  # the defaults, which need no checking: most tests
     merged: dict[str, Any] = {}
-    for mark in reversed(list(marks)):
+    for mark in reversed(marks):
         if mark.args:
             raise ChaosConfigError(
                 f"{BUS_MARKER} takes keyword arguments only ({', '.join(BUS_OPTIONS)}), "
@@ -141,6 +144,12 @@ _FAMILIES: tuple[tuple[str, pytest.StashKey[Any], Callable[[pytest.Item], Any]],
 def check_items(items: list[pytest.Item]) -> str | None:
     """Read every item's markers once into its stash; the problems, each naming its test,
     as one message (``None`` when all are good)."""
+    for item in items:
+        if FAULTS_KEY not in item.stash and not _has_chaos_marker(item):
+            # Most tests: nothing to read or check (what each family reads from no marker).
+            item.stash[FAULTS_KEY] = NO_FAULTS
+            item.stash[BUS_OPTIONS_KEY] = {}
+            item.stash[CASSETTE_KEY] = (None, None)
     sections = []
     for heading, key, read in _FAMILIES:
         problems = []
@@ -154,6 +163,10 @@ def check_items(items: list[pytest.Item]) -> str | None:
         if problems:
             sections.append(f"{heading}:\n  " + "\n  ".join(problems))
     return "\n".join(sections) or None
+
+
+def _has_chaos_marker(item: pytest.Item) -> bool:
+    return any(mark.name.startswith("chaos_") for mark in item.iter_markers())
 
 
 def usage_error(error: ChaosConfigError) -> pytest.UsageError:

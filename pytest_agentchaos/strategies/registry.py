@@ -46,23 +46,32 @@ class StrategyRegistry:
         self.pm.register(checkpoint, name="agentchaos.strategies.checkpoint")
         if entry_points:
             self.pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        # What the plugins provide, asked again only after a plugin comes or goes: every
+        # chaos test checks its strategies against it.
+        self._names: list[str] | None = None
 
     def register(self, plugin: object, name: str | None = None) -> None:
         if not self.pm.is_registered(plugin):
             self.pm.register(plugin, name=name)
+            self._names = None
 
     def unregister(self, plugin: object) -> None:
         if self.pm.is_registered(plugin):
             self.pm.unregister(plugin)
+            self._names = None
 
     def names(self) -> list[str]:
-        provided: list[str] = []
-        for names in self.pm.hook.agentchaos_strategies():
-            provided.extend(name for name in names if name not in provided)
-        return provided
+        if self._names is None:
+            provided: list[str] = []
+            for names in self.pm.hook.agentchaos_strategies():
+                provided.extend(name for name in names if name not in provided)
+            self._names = provided
+        return list(self._names)
 
     def validate(self, requested: tuple[str, ...]) -> tuple[str, ...]:
         """Check every requested strategy is provided by some plugin."""
+        if not requested:
+            return requested
         available = self.names()
         for name in requested:
             if name not in available:
@@ -81,4 +90,6 @@ class StrategyRegistry:
         return self.pm.hook.agentchaos_recover(failure=failure, strategy=strategy)
 
     def run_finished(self, run: Any, results: list[Any]) -> None:
-        self.pm.hook.agentchaos_run_finished(run=run, results=results)
+        hook = self.pm.hook.agentchaos_run_finished
+        if hook.get_hookimpls():  # most sessions have none: skip pluggy's call
+            hook(run=run, results=results)
