@@ -1,6 +1,6 @@
 """What a chaos run costs a user's suite, measured the way they meet it: whole pytest runs.
 
-    python bench/suite.py [--quick] [--tests N] [--calls N] [--repeats N]
+    python bench/suite.py [--quick] [--tests N] [--calls N] [--repeats N] [--verbose]
 
 A synthetic suite (default 1000 tests x 100 calls of a ~1 µs agent) is run, side by side in one
 go and in rounds that take turns, under six conditions: plain pytest, ``--chaos`` with no fault,
@@ -119,6 +119,7 @@ def main() -> int:
     parser.add_argument("--tests", type=int)
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--repeats", type=int)
+    parser.add_argument("--verbose", action="store_true", help="also print every round's times")
     options = parser.parse_args()
     tests = options.tests or (200 if options.quick else 1000)
     repeats = options.repeats or (1 if options.quick else 5)
@@ -132,6 +133,9 @@ def main() -> int:
                 for name, args in CONDITIONS.items():
                     measured = run_once(suite, args, workers, tests, options.calls)
                     results.setdefault((name, workers), []).append(measured)
+    if options.verbose:
+        for key, rows in results.items():
+            print(key, [round(r["wall"], 2) for r in rows])
     python = sys.version.split()[0]
     print(f"{tests} tests x {options.calls} calls · median of {repeats} · python {python}")
     print(
