@@ -264,6 +264,19 @@ def test_the_reports_look_up_reads_only_the_never_fired_index(
     assert "calls" not in plan
 
 
+@pytest.mark.parametrize("kind", ["sweep_point", "graph_instrumented", "strategy_declined"])
+def test_the_reports_other_look_ups_read_only_the_sessions_runs(tmp_path: Path, kind: str) -> None:
+    # Through the `events` view SQLite would build every session's events and calls first.
+    path = tmp_path / "e.db"
+    with EventStore.open(path):
+        pass
+    query, params = kind_query(kind, "s1")
+    plan = " ".join(str(step) for step in sql(path, f"EXPLAIN QUERY PLAN {query}", params))
+    assert "idx_runs_session_id" in plan
+    assert "MATERIALIZE" not in plan
+    assert "VIRTUAL TABLE" not in plan  # no call batch is expanded
+
+
 def test_nothing_pending_opens_without_sqlite_utils(tmp_path: Path) -> None:
     path = tmp_path / "e.db"
     with EventStore.open(path):

@@ -40,6 +40,8 @@ from pytest_agentchaos.store.base import (
     iso_time,
 )
 from pytest_agentchaos.store.migrations import (
+    CALL_END,
+    CALL_START,
     MIGRATIONS,
     MIGRATIONS_TABLE,
     NEVER_FIRED,
@@ -466,18 +468,23 @@ def _insert_run(conn: sqlite3.Connection, rows: RunRows) -> None:
 def kind_query(kind: str, session_id: str | None) -> tuple[str, tuple[str, ...]]:
     """The SQL (and parameters) of :meth:`EventStore.events_of_kind`.
 
-    ``fault_never_fired`` (the report's look-up) is read through its partial index, so the
-    report does not slow down with the number of calls; the kind is written into the SQL, since
-    SQLite uses a partial index only when the query itself implies the index's condition. Other
-    kinds are rare look-ups and read the ``events`` view.
+    ``fault_never_fired`` is read through its partial index, so the report does not slow down
+    with the number of calls; the kind is written into the SQL, since SQLite uses a partial
+    index only when the query itself implies the index's condition. Every other kind but the
+    two of a call is only in ``event_log``: read from the session's runs (by their index on
+    ``session_id``), never through the ``events`` view, which SQLite would build whole, every
+    session's events and calls, to join it to ``runs``. A call's events read the view.
     """
     where, params = _session_filter(session_id)
     joiner = "AND" if where else "WHERE"
     if kind == NEVER_FIRED:
         source = "event_log AS e JOIN runs ON runs.run_key = e.run_key"
         condition = f"e.kind = '{NEVER_FIRED}'"
-    else:
+    elif kind in (CALL_START, CALL_END):
         source, condition = "events AS e JOIN runs USING (run_id)", "e.kind = ?"
+        params = (*params, kind)
+    else:
+        source, condition = "runs JOIN event_log AS e ON e.run_key = runs.run_key", "e.kind = ?"
         params = (*params, kind)
     sql = (
         "SELECT runs.nodeid, runs.run_id, e.seq, e.ts_ns, e.agent, e.kind, e.fault_id, e.payload"
