@@ -38,7 +38,7 @@ Seconds = Annotated[float, Field(ge=0.0)]
 class FaultSpec(BaseModel):
     """Fields every fault kind shares."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: str
     # Read from the kind's declaration in model.kinds, never written per class.
