@@ -165,3 +165,24 @@ def test_runs_that_cannot_be_committed_at_close_stay_in_the_journal(
         assert [r.run_id for r in again.runs()] == ["r1"]
         assert [e.kind for e in again.events("r1")] == [e[2] for e in EVENTS]
     assert not (tmp_path / "e.db-journals").exists()
+
+
+def test_a_journal_this_version_cannot_read_is_kept_aside_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    with EventStore.open(path):
+        pass
+    strange = journal.Journal(path)
+    strange.append(("not", "a", "run"))
+    strange.close(keep=True)
+    good = EventStore(path, buffered=True)
+    good.write_run(run_row("r1"), call_records(2), [])
+    good._journal.close(keep=True)  # type: ignore[union-attr]  # as if killed before its commit
+    good._journal = None
+    good._pending.clear()
+    good.close()
+    warned = pytest.warns(UserWarning, match=r"could not be imported .* kept as .*\.unreadable")
+    with warned, EventStore.open(path) as store:
+        assert [r.run_id for r in store.runs()] == ["r1"]
+    kept = list((tmp_path / "e.db-journals").glob("*.unreadable"))
+    assert len(kept) == 1
+    assert list(journal.records(kept[0])) == [("not", "a", "run")]

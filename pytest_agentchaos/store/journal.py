@@ -32,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["SUPPORTED", "Journal", "journal_dir", "leftovers", "records", "release"]
+__all__ = ["SUPPORTED", "Journal", "journal_dir", "leftovers", "records", "release", "set_aside"]
 
 SUPPORTED = fcntl is not None
 _HEADER = struct.Struct("<II")
@@ -116,6 +116,15 @@ def release(path: Path, fd: int) -> None:
     path.unlink(missing_ok=True)
     os.close(fd)
     _remove_if_empty(path.parent)
+
+
+def set_aside(path: Path, fd: int) -> Path:
+    """A leftover journal that cannot be imported: renamed out of the way (``.unreadable``),
+    so it is neither lost nor tried again."""
+    kept = path.with_suffix(".unreadable")
+    os.rename(path, kept)
+    os.close(fd)
+    return kept
 
 
 def _remove_if_empty(directory: Path) -> None:

@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -293,13 +294,23 @@ class EventStore(BaseEventStore):
         (a run already in the store is not written twice); returns how many were imported."""
         imported = 0
         for path, fd in journal.leftovers(self.path):
-            with self._write() as conn:
-                for record in journal.records(path):
-                    rows = RunRows(*record)
-                    found = conn.execute("SELECT 1 FROM runs WHERE run_id = ?", rows.run[:1])
-                    if found.fetchone() is None:
-                        _insert_run(conn, rows)
-                        imported += 1
+            try:
+                with self._write() as conn:
+                    for record in journal.records(path):
+                        rows = RunRows(*record)
+                        found = conn.execute("SELECT 1 FROM runs WHERE run_id = ?", rows.run[:1])
+                        if found.fetchone() is None:
+                            _insert_run(conn, rows)
+                            imported += 1
+            except (ValueError, TypeError, EOFError, sqlite3.IntegrityError) as error:
+                # Not a journal this version can read: kept aside, never lost, never in the way.
+                kept = journal.set_aside(path, fd)
+                warnings.warn(
+                    f"agentchaos: the journal {path} could not be imported ({error}); "
+                    f"it was kept as {kept}",
+                    stacklevel=2,
+                )
+                continue
             journal.release(path, fd)
         return imported
 
