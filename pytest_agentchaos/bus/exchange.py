@@ -16,6 +16,7 @@ from typing import Any
 from pytest_agentchaos.engine.run import ChaosRun
 from pytest_agentchaos.engine.steps import AnyOf, Signal
 from pytest_agentchaos.errors import describe_error as describe
+from pytest_agentchaos.model.log import message_payload
 from pytest_agentchaos.model.protocol import Message
 from pytest_agentchaos.model.records import Firing
 
@@ -107,24 +108,12 @@ class Exchange:
         return self.message.header.sender
 
     def payload(self, attempt: int | None = None) -> dict[str, object]:
-        """What an event about this exchange says: the message's id, type, sender, receiver
-        (topic), and the ``attempt`` when given. A new dict each time, for the event's own
-        extra fields."""
+        """What an event about this exchange says (:func:`message_payload`)."""
         facts = self.facts
         if facts is None:
             facts = self.facts = message_facts(self.message)
         message_id, message_type, sender = facts
-        data: dict[str, object] = {
-            "id": message_id,
-            "type": message_type,
-            "sender": sender,
-            "receiver": self.receiver,
-        }
-        if self.topic is not None:
-            data["topic"] = self.topic
-        if attempt is not None:
-            data["attempt"] = attempt
-        return data
+        return message_payload(message_id, message_type, sender, self.receiver, self.topic, attempt)
 
     def delivered_quietly(self) -> tuple[str, str, str, str, str | None]:
         """This exchange's first attempt as a delivery record names it (``model/log.py``):

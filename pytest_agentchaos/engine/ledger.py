@@ -76,13 +76,6 @@ class RunLedger:
         with self._lock:
             self._sink.append((_now(), agent, kind, fault_id, payload))
 
-    def stamp(self, agent: str, kind: str, payload: Any) -> int:
-        """Record an event and return its timestamp (a call's start, say)."""
-        with self._lock:
-            now = _now()
-            self._sink.append((now, agent, kind, None, payload))
-            return now
-
     def record_delivery(
         self, sender: str, receiver: str, message_id: str, message_type: str, topic: str | None
     ) -> None:

@@ -29,7 +29,7 @@ __all__ = [
     "EventTuple",
     "LogRecord",
     "delivery_events",
-    "event_count",
+    "message_payload",
     "events",
     "in_order",
 ]
@@ -49,18 +49,35 @@ CALL_START, CALL_END = "call_start", "call_end"
 MESSAGE_SENT, MESSAGE_DELIVERED = "message_sent", "message_delivered"
 
 
-def delivery_events(record: DeliveryRecord) -> tuple[EventTuple, EventTuple]:
-    """The two events a delivery record stands for, payloads as the message bus writes them."""
-    ts, sender, receiver, message_id, message_type, topic = record
-    sent: dict[str, Any] = {
+def message_payload(
+    message_id: str,
+    message_type: str,
+    sender: str,
+    receiver: str,
+    topic: str | None,
+    attempt: int | None = None,
+) -> dict[str, Any]:
+    """What an event about a message delivery says: the message's id, type, sender, receiver,
+    its topic if published, and the ``attempt`` when given. A new dict each time, for the
+    event's own extra fields."""
+    data: dict[str, Any] = {
         "id": message_id,
         "type": message_type,
         "sender": sender,
         "receiver": receiver,
     }
     if topic is not None:
-        sent["topic"] = topic
-    delivered = {**sent, "attempt": 0}
+        data["topic"] = topic
+    if attempt is not None:
+        data["attempt"] = attempt
+    return data
+
+
+def delivery_events(record: DeliveryRecord) -> tuple[EventTuple, EventTuple]:
+    """The two events a delivery record stands for, payloads as the message bus writes them."""
+    ts, sender, receiver, message_id, message_type, topic = record
+    sent = message_payload(message_id, message_type, sender, receiver, topic)
+    delivered = message_payload(message_id, message_type, sender, receiver, topic, attempt=0)
     return (ts, sender, MESSAGE_SENT, None, sent), (
         ts,
         receiver,
@@ -113,14 +130,5 @@ def events(log: Sequence[LogRecord]) -> list[EventTuple]:
             keyed.extend((record[0], 1, place, event) for event in delivery_events(record))
         else:
             keyed.append((record[0], 1, place, record))
-    keyed.sort(key=_order)
+    keyed.sort()  # each place is used once per rank: the events themselves are never compared
     return [item[3] for item in keyed]
-
-
-def _order(item: tuple[int, int, int, EventTuple]) -> tuple[int, int, int]:
-    return item[0], item[1], item[2]
-
-
-def event_count(log: Iterable[LogRecord]) -> int:
-    """How many events the log stands for (a call record is two)."""
-    return sum(1 if len(record) == 5 else 2 for record in log)
