@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -54,6 +56,17 @@ def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """The rows of a query on a store, as tuples."""
     with closing(sqlite3.connect(db)) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def hold_write_lock(db: Path, seconds: float, held: threading.Event) -> None:
+    """Hold the store's write lock for ``seconds`` (as another writer would); ``held`` is set
+    once it is taken. Run it in a thread."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    held.set()
+    time.sleep(seconds)
+    conn.execute("COMMIT")
+    conn.close()
 
 
 def json_report(path: Path) -> dict[str, Any]:

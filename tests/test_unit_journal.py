@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import hold_write_lock, query
 from store_contract import EVENTS, call_records, fault, run_row
 
 from pytest_agentchaos.errors import StoreError
@@ -25,11 +25,8 @@ pytestmark = pytest.mark.skipif(not journal.SUPPORTED, reason="no fcntl: nothing
 
 
 def count_runs(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
-    finally:
-        conn.close()
+    [(count,)] = query(path, "SELECT count(*) FROM runs")
+    return int(count)
 
 
 KILLED_WRITER = """
@@ -134,15 +131,6 @@ def test_runs_are_committed_in_batches_and_when_they_are_old_enough(
         store.close()
 
 
-def _hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    held.set()
-    time.sleep(seconds)
-    conn.execute("COMMIT")
-    conn.close()
-
-
 def test_runs_that_cannot_be_committed_at_close_stay_in_the_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,7 +141,7 @@ def test_runs_that_cannot_be_committed_at_close_stay_in_the_journal(
     store.write_run(run_row("r1"), EVENTS, [fault("r1", 1)])
     monkeypatch.setattr(sqlite_store, "LOCK_TIMEOUT_S", 0.05)
     held = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(path, 0.5, held))
+    holder = threading.Thread(target=hold_write_lock, args=(path, 0.5, held))
     holder.start()
     held.wait(5)
     with pytest.raises(StoreError, match="held the write lock"):

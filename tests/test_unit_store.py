@@ -8,11 +8,11 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import hold_write_lock
 from store_contract import (
     EVENTS,
     EventStoreContract,
@@ -302,20 +302,11 @@ def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ the write lock
-def _hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    held.set()
-    time.sleep(seconds)
-    conn.execute("COMMIT")
-    conn.close()
-
-
 def test_a_writer_waits_for_the_lock_and_counts_the_wait(tmp_path: Path) -> None:
     path = tmp_path / "e.db"
     with EventStore.open(path) as store:
         held = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 0.2, held))
+        holder = threading.Thread(target=hold_write_lock, args=(path, 0.2, held))
         holder.start()
         held.wait(5)
         store.write_run(run_row("r1"), calls(2), [])
@@ -332,7 +323,7 @@ def test_a_lock_held_too_long_is_an_error_naming_the_file(
     monkeypatch.setattr(sqlite_store, "LOCK_TIMEOUT_S", 0.05)
     with EventStore.open(path) as store:
         held = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 0.5, held))
+        holder = threading.Thread(target=hold_write_lock, args=(path, 0.5, held))
         holder.start()
         held.wait(5)
         with pytest.raises(StoreError, match="held the write lock") as info:
