@@ -88,3 +88,18 @@ def test_a_waiting_call_wakes_when_its_run_finishes(case: str, is_async: bool) -
         activate(previous)
     assert woke, f"{case} ({'async' if is_async else 'sync'}) never woke"
     assert woke[0] - cancelled_at < WAKE_BOUND_S, woke[0] - cancelled_at
+
+
+def test_cancelled_is_set_by_finish_whether_read_before_or_after() -> None:
+    """``cancelled`` is made on first use; a run's end sets it either way, and a wait that
+    starts after the end does not block."""
+    read_before = ChaosRun(run_id="before", nodeid="t", seed=1)
+    signal = read_before.cancelled
+    assert not signal.is_set()
+    read_before.finish()
+    assert signal.is_set() and read_before.cancelled is signal
+
+    read_after = ChaosRun(run_id="after", nodeid="t", seed=1)
+    read_after.finish()
+    assert read_after.cancelled.is_set()
+    assert read_after.cancelled.wait(timeout=0)

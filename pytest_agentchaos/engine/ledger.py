@@ -24,6 +24,8 @@ from pytest_agentchaos.model.log import EventTuple, LogRecord
 from pytest_agentchaos.model.records import Firing
 
 _now = time.monotonic_ns
+#: Guards the first read of a run's ``cancelled`` (rare: most runs never wait on it).
+_CANCEL_GUARD = threading.Lock()
 
 __all__ = ["RunLedger"]
 
@@ -50,8 +52,8 @@ class RunLedger:
         self.log: list[LogRecord] = []
         self.firings: list[Firing] = []
         self.ended_ns: int | None = None
-        # A Signal: async waits on it (hangs, delays, retries, bus replies) wake when it is set.
-        self.cancelled = Signal()
+        self._cancel_signal: Signal | None = None  # made on first use: see `cancelled`
+        self._cancel_requested = False
         self._lock = threading.Lock()  # not reentrant: cheaper, and nothing here re-enters
         self._sink: list[LogRecord] | _Closed = self.log  # _CLOSED once the run ended
         self._by_id: dict[str, Firing] = {}
@@ -61,6 +63,30 @@ class RunLedger:
         self._asked: dict[str, dict[str, list[Firing]]] = {}  # target -> call key -> firings
         self._sketches: dict[str, set[frozenset[Any]]] = {}  # target -> sketches of those calls
         self.corruptions = CorruptionIndex()
+
+    @property
+    def cancelled(self) -> Signal:
+        """Set when the run ends: async waits on it (hangs, delays, retries, bus replies) wake
+        at once. Made on first use, already set if the run has ended: most runs never wait,
+        and a Signal costs a few µs to make and to set, test after test."""
+        signal = self._cancel_signal
+        if signal is None:
+            with _CANCEL_GUARD:
+                signal = self._cancel_signal
+                if signal is None:
+                    signal = Signal()
+                    if self._cancel_requested:
+                        signal.set()
+                    self._cancel_signal = signal
+        return signal
+
+    def cancel(self) -> None:
+        """Set :attr:`cancelled` (wake every wait on it), without making it if nobody asked."""
+        with _CANCEL_GUARD:
+            self._cancel_requested = True
+            signal = self._cancel_signal
+        if signal is not None:
+            signal.set()
 
     # ------------------------------------------------------------------------- events
     @property

@@ -488,7 +488,7 @@ class ChaosRun(RunLedger):
         a detection (by the test), so such a firing ends ``unrecovered``, not ``silent``. Faults
         that never fired are recorded (``fault_never_fired``) before the log closes.
         """
-        self.cancelled.set()
+        self.cancel()
         fired = {id(firing.spec) for firing in self.firings}
         never = [
             (spec.target, describe_spec(spec)) for spec in self._specs if id(spec) not in fired
