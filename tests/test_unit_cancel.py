@@ -97,7 +97,8 @@ def test_cancelled_is_set_by_finish_whether_read_before_or_after() -> None:
     signal = read_before.cancelled
     assert not signal.is_set()
     read_before.finish()
-    assert signal.is_set() and read_before.cancelled is signal
+    assert signal.is_set()
+    assert read_before.cancelled is signal
 
     read_after = ChaosRun(run_id="after", nodeid="t", seed=1)
     read_after.finish()
