@@ -103,6 +103,17 @@ def test_a_journal_cut_short_keeps_its_whole_records(tmp_path: Path) -> None:
     writer.close(keep=True)
 
 
+def committed_soon(path: Path, count: int) -> bool:
+    """Whether ``count`` runs are in the store within a few seconds (the commit thread's work
+    is not waited for by the test's writes)."""
+    deadline = time.monotonic() + 5
+    while count_runs(path) != count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def test_runs_are_committed_in_batches_and_when_they_are_old_enough(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,20 +126,23 @@ def test_runs_are_committed_in_batches_and_when_they_are_old_enough(
     try:
         store.write_run(run_row("r1"), [], [])
         store.write_run(run_row("r2"), [], [])
-        assert count_runs(path) == 0
-        store.write_run(run_row("r3"), [], [])  # the third: a batch
-        assert count_runs(path) == 3
+        time.sleep(0.05)
+        assert count_runs(path) == 0  # held: neither enough runs nor old enough
+        store.write_run(run_row("r3"), [], [])  # the third: a batch, committed on a thread
+        assert committed_soon(path, 3)
         store.write_run(run_row("r4"), [], [])
         time.sleep(0.25)
         store.write_run(run_row("r5"), [], [])  # r4 waited long enough: both commit
-        assert count_runs(path) == 5
+        assert committed_soon(path, 5)
         # A run too big to hold commits at once, after those before it.
         store.write_run(run_row("r6"), [], [])
         store.write_run(run_row("r7"), call_records(FLUSH_RECORDS), [])
         assert count_runs(path) == 7
         assert store.stats.runs == 7
+        assert [r.run_id for r in store.runs()] == [f"r{n}" for n in range(1, 8)]
     finally:
         store.close()
+    assert not (tmp_path / "e.db-journals").exists()  # every batch's journal went with it
 
 
 def test_runs_that_cannot_be_committed_at_close_stay_in_the_journal(

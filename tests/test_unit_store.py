@@ -421,3 +421,80 @@ def test_four_processes_write_concurrently(tmp_path: Path, premigrated: bool) ->
         assert len(store.faults()) == WRITERS * RUNS_PER_WRITER
     count = sql(path, "SELECT COUNT(*) FROM events")[0][0]
     assert count == WRITERS * RUNS_PER_WRITER * EVENTS_PER_RUN
+
+
+# ------------------------------------------------------------- the commit thread's inserts
+TRICKY_TEXT = 'quote " backslash \\ tab \t nul-escape \\u0000 café 漢字 🎲'
+
+
+def tricky_log() -> list[Any]:
+    return [
+        *call_records(3, agent=TRICKY_TEXT),
+        (100, TRICKY_TEXT, "detected", "r1#1", {"reason": TRICKY_TEXT, "n": 2**62, "x": 0.1}),
+        (101, "a", "call_start", None, 4),
+        (102, "a", "call_end", None, 4),
+        (103, "a", "note", None, None),
+    ]
+
+
+def stored_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    tables = ("runs", "call_batches", "call_rows", "event_log", "faults")
+    with sqlite3.connect(path) as conn:
+        return {
+            table: [
+                tuple((type(value).__name__, value) for value in row)
+                for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
+            ]
+            for table in tables
+        }
+
+
+def test_bulk_inserts_store_exactly_what_row_by_row_inserts_store(tmp_path: Path) -> None:
+    """The commit thread inserts a batch through JSON (store/bulk.py): every value must come
+    out with the type and value that ``executemany`` gives it, text included byte for byte."""
+    from dataclasses import replace
+
+    from pytest_agentchaos.store.bulk import insert_runs
+
+    runs = [
+        replace(run_row("r1", nodeid=f"t.py::t[{TRICKY_TEXT}]"), seed=2**63 - 1, duration_s=0.1),
+        run_row("r2"),
+    ]
+    logs = [tricky_log(), call_records(1500)]
+    faults = [[fault("r1", 1, params={"q": TRICKY_TEXT}), fault("r1", 2)], []]
+    batch = [
+        sqlite_store.RunRows.of(run, log, found, keep=True)
+        for run, log, found in zip(runs, logs, faults, strict=True)
+    ]
+    by_row, by_json = tmp_path / "rows.db", tmp_path / "json.db"
+    for path in (by_row, by_json):
+        with EventStore.open(path):
+            pass
+    with EventStore.open(by_row) as store, store._write() as conn:
+        for rows in batch:
+            sqlite_store._insert_run(conn, rows)
+    with EventStore.open(by_json) as store, store._write() as conn:
+        insert_runs(conn, batch)
+    expected = stored_rows(by_row)
+    assert sum(len(rows) for rows in expected.values()) > 8  # every table has rows
+    assert all(expected.values())
+    assert stored_rows(by_json) == expected
+
+
+def test_a_refused_run_does_not_hold_back_the_others_on_the_commit_thread(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    with EventStore.open(path):
+        pass
+    store = EventStore(path, buffered=True)
+    try:
+        store.write_run(run_row("r1"), calls(2), [])
+        store.flush()
+        store.write_run(run_row("r2"), calls(2), [])
+        store.write_run(run_row("r1"), calls(2), [])  # the same id again: a caller's bug
+        store.write_run(run_row("r3"), calls(2), [])
+        with pytest.raises(sqlite3.IntegrityError):
+            store.flush()
+        assert [r.run_id for r in store.runs()] == ["r1", "r2", "r3"]
+    finally:
+        store.close()
+    assert not (tmp_path / "e.db-journals").exists()

@@ -69,6 +69,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     session = _start_session(config, settings)
     config.stash[SESSION_KEY] = session
+    # Closed after every plugin's pytest_unconfigure: the store's commit thread copies the
+    # session's commits into the database file meanwhile (see EventStore.end_session).
+    config.add_cleanup(session.close)
     use_registry(config, session.registry)
     config.pluginmanager.register(_StrategyCollector(session), "agentchaos-strategies")
     _validate_strategies(lambda: session.registry, settings.strategies or ())
@@ -303,9 +306,3 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"report written: {path}")
     for failure in chaos.gate_failures:
         terminalreporter.write_line(f"chaos gate missed: {failure}", red=True, bold=True)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    chaos = config.stash.get(SESSION_KEY, None)
-    if chaos is not None:
-        chaos.close()

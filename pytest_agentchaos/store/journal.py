@@ -3,7 +3,9 @@
 Committing each test's run to SQLite as it finishes costs tens of µs a test for the commit
 alone (every index page the run touches is written again, test after test) and, under xdist,
 a turn at the one write lock. A buffered store (the session's) instead appends each finished
-run to its own journal file with one ``write()`` and commits the runs in batches. A write that
+run to its own journal file with one ``write()`` and commits the runs in batches: a batch
+leaves with its journal file, removed once the batch is committed, and the next run starts a
+new file (so a batch's file never holds a run that is not committed with it). A write that
 returned is in the operating system's cache: killing the process (SIGKILL, the OOM killer)
 loses nothing, exactly as with a committed transaction; the next open of the store imports
 what a dead writer left (:func:`leftovers`).
@@ -50,11 +52,16 @@ class Journal:
     def __init__(self, db: Path) -> None:
         assert fcntl is not None
         directory = journal_dir(db)
-        directory.mkdir(parents=True, exist_ok=True)
         name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         # Locked under a name nobody imports, then renamed: a journal is never seen unlocked.
         unlocked = directory / f"{name}.new"
-        self._fd = os.open(unlocked, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        while True:
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                self._fd = os.open(unlocked, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+                break
+            except FileNotFoundError:  # the last journal in it was just removed, and with it
+                continue  # the directory (another writer's close, or our own committer's)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         self.path = directory / f"{name}{_SUFFIX}"
         os.rename(unlocked, self.path)
@@ -63,10 +70,6 @@ class Journal:
         """Write one record (marshal-able: ints, strings, tuples, lists, None) in one write."""
         data = marshal.dumps(record)
         os.writev(self._fd, (_HEADER.pack(len(data), zlib.crc32(data)), data))
-
-    def clear(self) -> None:
-        """Everything appended so far is committed to the store: start the file again."""
-        os.ftruncate(self._fd, 0)
 
     def close(self, *, keep: bool = False) -> None:
         """Let go of the file and remove it; with ``keep`` (its records could not be

@@ -9,14 +9,15 @@ handler sleeps at least 1 ms, far longer than a test's commit holds the lock.
 Commits do not fsync (``synchronous = NORMAL``, safe in WAL mode): a committed run survives the
 process being killed; only a power loss or OS crash can undo the commits since the last
 checkpoint (at most ~40 MB of WAL). A *buffered* store (the session's) journals each finished
-run at once and commits them in batches (:mod:`.journal`): just as safe against a kill, and a
-fraction of the cost per test.
+run at once (:mod:`.journal`) and commits them in batches on a thread of its own
+(:mod:`.committer`): just as safe against a kill, and a fraction of the cost per test.
 The schema is versioned by named migrations (see :mod:`.migrations`) and ``PRAGMA
 user_version``, so a file from a newer version is refused rather than damaged.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -40,6 +41,8 @@ from pytest_agentchaos.store.base import (
     WriteStats,
     iso_time,
 )
+from pytest_agentchaos.store.bulk import RUN_COLUMNS, insert_runs
+from pytest_agentchaos.store.committer import Committer
 from pytest_agentchaos.store.migrations import (
     CALL_END,
     CALL_START,
@@ -56,10 +59,10 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "EventStore", "RunRow", "iso_time"]
 LOCK_TIMEOUT_S = 60.0
 _FIRST_RETRY_S, _LONGEST_RETRY_S = 50e-6, 5e-3
 _CHECKPOINT_PAGES, _WAL_LIMIT_BYTES = 10_000, 64 * 2**20
-#: A buffered store commits what it journalled once it holds this many log records or runs,
-#: or its oldest uncommitted run is this old: readers in other processes (Datasette, another
-#: xdist worker's strategy) see a finished run at most this late.
-FLUSH_RECORDS, FLUSH_RUNS, FLUSH_AFTER_S = 20_000, 500, 0.5
+#: A buffered store hands what it journalled to its commit thread once it holds this many log
+#: records or runs, or its oldest uncommitted run is this old: readers in other processes
+#: (Datasette, another xdist worker's strategy) see a finished run about this late.
+FLUSH_RECORDS, FLUSH_RUNS, FLUSH_AFTER_S = 20_000, 500, 0.1
 
 
 class RunRows(NamedTuple):
@@ -90,10 +93,7 @@ class RunRows(NamedTuple):
         )
 
 
-_RUN_COLUMNS = (
-    "run_id, session_id, nodeid, seed, repetition, condition, outcome, started_at, started_ns,"
-    " ended_ns, duration_s, worker, strategies, run_key"
-)
+_RUN_COLUMNS = f"{RUN_COLUMNS}, run_key"
 # The run's integer key is the next free one; taken under the write lock, so it is unique.
 _INSERT_RUN = (
     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 13)},"
@@ -126,8 +126,10 @@ class EventStore(BaseEventStore):
         self.stats = WriteStats()
         self._conn = self._connect()
         self.buffered = buffered and journal.SUPPORTED
-        self._journal: journal.Journal | None = None
+        self._journal: journal.Journal | None = None  # holds the runs in _pending
         self._pending: list[RunRows] = []
+        self._committer: Committer | None = None  # commits handed-over runs on its thread
+        self._committer_conn: sqlite3.Connection | None = None  # used by that thread only
         self._pending_records = 0
         self._pending_since = 0.0
 
@@ -206,20 +208,28 @@ class EventStore(BaseEventStore):
         try:
             self.flush()
         finally:
-            if self._journal is not None:
-                self._journal.close(keep=bool(self._pending))
-                self._journal = None
-            self._conn.close()
+            try:
+                if self._committer is not None:
+                    self._committer.close()
+            finally:
+                if self._committer_conn is not None:  # its thread has ended
+                    self._committer_conn.close()
+                    self._committer_conn = None
+                if self._journal is not None:
+                    self._journal.close(keep=bool(self._pending))
+                    self._journal = None
+                self._conn.close()
 
     # ----------------------------------------------------------------------- locking
-    def _retrying(self, statement: str) -> int:
+    def _retrying(self, statement: str, conn: sqlite3.Connection | None = None) -> int:
         """Execute ``statement``, retrying while another writer holds the lock; returns the
         nanoseconds spent waiting."""
+        conn = conn or self._conn
         started = time.perf_counter_ns()
         pause = _FIRST_RETRY_S
         while True:
             try:
-                self._conn.execute(statement)
+                conn.execute(statement)
             except sqlite3.OperationalError as error:
                 waited = time.perf_counter_ns() - started
                 if not _is_busy(error):
@@ -235,16 +245,17 @@ class EventStore(BaseEventStore):
             return time.perf_counter_ns() - started
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        waited = self._retrying("BEGIN IMMEDIATE")
+    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        conn = conn or self._conn
+        waited = self._retrying("BEGIN IMMEDIATE", conn)
         self.stats.lock_wait_ns += waited
         self.stats.max_lock_wait_ns = max(self.stats.max_lock_wait_ns, waited)
         try:
-            yield self._conn
+            yield conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
+        conn.execute("COMMIT")
 
     # --------------------------------------------------------------------- migrating
     def _has_table(self, name: str) -> bool:
@@ -332,6 +343,10 @@ class EventStore(BaseEventStore):
                 "UPDATE sessions SET ended_at = ?, exitstatus = ? WHERE session_id = ?",
                 (_now_iso(), exitstatus, session_id),
             )
+        if self._committer is not None:
+            # Copy the session's commits into the database file now, on the commit thread,
+            # while pytest reports and unconfigures; closing would otherwise do it, waited for.
+            self._committer.submit(self._checkpoint)
 
     def write_run(
         self, run: RunRow, events: Sequence[LogRecord], faults: Sequence[FaultResult]
@@ -358,7 +373,7 @@ class EventStore(BaseEventStore):
                 or len(self._pending) >= FLUSH_RUNS
                 or time.monotonic() - self._pending_since >= FLUSH_AFTER_S
             ):
-                self.flush()
+                self._hand_over()
         else:
             self.flush()  # runs commit in the order they finished
             rows = RunRows.of(run, events, faults, keep=False)
@@ -369,40 +384,66 @@ class EventStore(BaseEventStore):
         self.stats.write_ns += time.perf_counter_ns() - started
 
     def flush(self) -> None:
-        """Commit every run journalled and not committed yet, in one transaction.
+        """Commit every run journalled and not committed yet, and wait until they are.
 
-        A run the store refuses (a duplicate id: a caller's bug) must not hold back the others:
-        they are then committed one by one, and the first refusal is raised.
+        A run the store refuses (a duplicate id: a caller's bug) does not hold back the others:
+        they are committed, and the first refusal is raised (here or by the next write).
         """
-        if not self._pending:
-            return
-        started = time.perf_counter_ns()
-        refused: sqlite3.IntegrityError | None = None
-        try:
-            with self._write() as conn:
-                for rows in self._pending:
-                    _insert_run(conn, rows)
-            self.stats.events += sum(rows.event_count for rows in self._pending)
-        except sqlite3.IntegrityError:
-            refused = self._commit_one_by_one()
-        assert self._journal is not None
-        self._journal.clear()
-        self._pending.clear()
-        self._pending_records = 0
-        self.stats.write_ns += time.perf_counter_ns() - started
-        if refused is not None:
-            raise refused
-
-    def _commit_one_by_one(self) -> sqlite3.IntegrityError | None:
-        first: sqlite3.IntegrityError | None = None
-        for rows in self._pending:
+        if self._pending:
+            self._hand_over()
+        if self._committer is not None:
+            started = time.perf_counter_ns()
             try:
-                with self._write() as conn:
+                self._committer.wait()
+            finally:
+                self.stats.write_ns += time.perf_counter_ns() - started
+
+    def _hand_over(self) -> None:
+        """Give the pending runs, with the journal that holds them, to the commit thread; the
+        next run starts a new journal."""
+        batch, self._pending, self._pending_records = self._pending, [], 0
+        held, self._journal = self._journal, None
+        if self._committer is None:
+            self._committer = Committer()
+        self._committer.submit(functools.partial(self._commit, batch), held)
+
+    # -------------------------------------------------------- on the commit thread only
+    def _committing_conn(self) -> sqlite3.Connection:
+        if self._committer_conn is None:
+            self._committer_conn = self._connect()
+        return self._committer_conn
+
+    def _commit(self, batch: list[RunRows]) -> Exception | None:
+        """Commit ``batch`` in one transaction; returns the first refusal if some run was
+        refused (the others are then committed one by one)."""
+        conn = self._committing_conn()
+        try:
+            with self._write(conn):
+                insert_runs(conn, batch)
+        except (sqlite3.IntegrityError, TypeError):
+            return self._commit_one_by_one(conn, batch)
+        self.stats.events += sum(rows.event_count for rows in batch)
+        return None
+
+    def _commit_one_by_one(
+        self, conn: sqlite3.Connection, batch: list[RunRows]
+    ) -> sqlite3.IntegrityError | None:
+        first: sqlite3.IntegrityError | None = None
+        for rows in batch:
+            try:
+                with self._write(conn):
                     _insert_run(conn, rows)
                 self.stats.events += rows.event_count
             except sqlite3.IntegrityError as error:
                 first = first or error
         return first
+
+    def _checkpoint(self) -> None:
+        conn = self._committing_conn()
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        # The commit thread's work is done: its connection closes with it, not later.
+        conn.close()
+        self._committer_conn = None
 
     # ----------------------------------------------------------------------- reading
     def sessions(self) -> list[SessionRow]:
