@@ -2,11 +2,11 @@
 
 Every event is stamped *inside* the lock it is appended under, so a run's events are in time
 order even under threads, and a completion can never be stamped before the detection it makes
-good. A call that nothing happens to is one record appended when it ends
-(:mod:`pytest_agentchaos.model.log`): its start is read from the clock without the lock, and
-:attr:`RunLedger.events` puts it back in place. Once the run is closed nothing more is
-recorded: a thread still running after its test ended cannot add events to the run or change
-its firings.
+good. A call that nothing happens to is one record appended when it ends, without the lock
+(:mod:`pytest_agentchaos.model.log`): under threads it may land out of order, and
+:attr:`RunLedger.events` (and the store) put it back in place. Once the run is closed nothing
+more is recorded: a thread still running after its test ended cannot add events to the run or
+change its firings.
 """
 
 from __future__ import annotations

@@ -3,13 +3,14 @@
 Most of a run's log is agent calls that started, ran and ended with nothing else happening to
 them. The engine keeps such a call as one :data:`CallRecord` ``(start_ns, end_ns, agent,
 number)``, appended when the call ends, instead of a ``call_start`` and a ``call_end`` event:
-a third less memory per call and one lock instead of two. Likewise a message delivery no fault
-acted on is one :data:`DeliveryRecord` for its ``message_sent`` and ``message_delivered``
-events, their payloads built only when the events are read or written. Every other event stays
-an :data:`EventTuple`, appended (and stamped) under the run's lock.
+a third less memory per call, and no lock (``list.append`` is atomic). Likewise a message
+delivery no fault acted on is one :data:`DeliveryRecord` for its ``message_sent`` and
+``message_delivered`` events, their payloads built only when the events are read or written.
+Every other event stays an :data:`EventTuple`, appended (and stamped) under the run's lock.
 
-The log is therefore in time order by each record's *last* timestamp; a call's start may lie
-before events appended ahead of it (a nested call, another thread's event). :func:`events`
+The log is therefore in time order by each record's *last* timestamp, but for a call record
+another thread appended a moment late; a call's start may lie before events appended ahead of
+it (a nested call, another thread's event). :func:`events`
 restores the event stream with both events of each call in time order, and the store keeps a
 log that needs no reordering (:func:`in_order`, the common case) without building that stream.
 """
