@@ -90,6 +90,10 @@ def run_once(
         "BENCH_CALLS": str(calls),
         "BENCH_STATS": str(stats_dir),
     }
+    # A user's repeated runs import cached bytecode. With PYTHONDONTWRITEBYTECODE set (as on
+    # some CI images) every run compiles whatever has no cache yet from source: a cost of the
+    # environment, not of the plugin, so the bench lets its warm-up run write the cache.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if "--chaos-strategy=retry" in args:
         env["BENCH_CRASH"] = "1"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
