@@ -4,6 +4,7 @@ refusal of corrupt and newer files, survival of a killed session).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import random
 import sqlite3
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import query
 
+import pytest_agentchaos
 from pytest_agentchaos.store.sqlite import EventStore
 
 # langsmith's pytest plugin (installed with the langgraph extra) costs ~1.4 s per process
@@ -210,6 +212,10 @@ def test_sessions_append_to_the_same_store(pytester: pytest.Pytester) -> None:
         )
     db = pytester.path / "s.db"
     assert query(db, "SELECT seed FROM sessions ORDER BY started_at") == [(1,), (2,)]
+    # The session row's version is the package's constant, which must match what is installed.
+    installed = importlib.metadata.version("pytest-agentchaos")
+    assert pytest_agentchaos.__version__ == installed
+    assert query(db, "SELECT DISTINCT version FROM sessions") == [(installed,)]
     assert query(db, "SELECT count(*), count(DISTINCT session_id) FROM runs") == [(2, 2)]
     assert query(db, "SELECT count(*) FROM faults") == [(2,)]
 
