@@ -7,7 +7,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,17 @@ def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """The rows of a query on a store, as tuples."""
     with closing(sqlite3.connect(db)) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def wait_until(condition: Callable[[], object], timeout: float, pause: float = 0.05) -> bool:
+    """Ask ``condition`` every ``pause`` seconds until it holds or ``timeout`` seconds have
+    passed; whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(pause)
+    return True
 
 
 def hold_write_lock(db: Path, seconds: float, held: threading.Event) -> None:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import NO_SLOW_PLUGINS, output, rows
+from helpers import NO_SLOW_PLUGINS, output, rows, wait_until
 
 TEARDOWN_S = 0.4
 
@@ -147,13 +147,9 @@ def _start(path: Path, count: int, sleep: float, *args: str) -> subprocess.Popen
 
 
 def _wait_for(path: Path, pattern: str, timeout: float = 60.0) -> list[Path]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = sorted(path.glob(pattern))
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"nothing matched {pattern} within {timeout} s")
+    if not wait_until(lambda: any(path.glob(pattern)), timeout):
+        raise AssertionError(f"nothing matched {pattern} within {timeout} s")
+    return sorted(path.glob(pattern))
 
 
 def _alive(pid: int) -> bool:
@@ -195,9 +191,7 @@ def test_killed_xdist_controller_leaves_no_run_passed_that_never_reported(
     process.kill()
     process.communicate(timeout=60)  # the workers hold its output open until they exit
     worker_pids = {int(p.read_text()) for p in tmp_path.glob("started-*") if p.read_text()}
-    deadline = time.monotonic() + 60
-    while any(_alive(pid) for pid in worker_pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not any(_alive(pid) for pid in worker_pids), timeout=60, pause=0.1)
     assert started
     # The controller died 0.2 s into tests that sleep 3 s: none could report to it. Workers
     # finish their test bodies, but a run that pytest never reported is not `passed`.

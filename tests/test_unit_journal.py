@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import hold_write_lock, query
+from helpers import hold_write_lock, query, wait_until
 from store_contract import EVENTS, call_records, fault, run_row
 
 from pytest_agentchaos.errors import StoreError
@@ -106,12 +106,7 @@ def test_a_journal_cut_short_keeps_its_whole_records(tmp_path: Path) -> None:
 def committed_soon(path: Path, count: int) -> bool:
     """Whether ``count`` runs are in the store within a few seconds (the commit thread's work
     is not waited for by the test's writes)."""
-    deadline = time.monotonic() + 5
-    while count_runs(path) != count:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
+    return wait_until(lambda: count_runs(path) == count, timeout=5, pause=0.005)
 
 
 def test_runs_are_committed_in_batches_and_when_they_are_old_enough(

@@ -10,9 +10,9 @@ Every other event stays an :data:`EventTuple`, appended (and stamped) under the 
 
 The log is therefore in time order by each record's *last* timestamp, but for a call record
 another thread appended a moment late; a call's start may lie before events appended ahead of
-it (a nested call, another thread's event). :func:`events`
-restores the event stream with both events of each call in time order, and the store keeps a
-log that needs no reordering (:func:`in_order`, the common case) without building that stream.
+it (a nested call, another thread's event). :func:`events` restores the event stream with both
+events of each call in time order, and the store keeps a log that needs no reordering
+(:func:`in_order`, the common case) without building that stream.
 """
 
 from __future__ import annotations
